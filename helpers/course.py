@@ -1,0 +1,248 @@
+"""Receipts and the notebook runner.
+
+In a notebook, the last cell records its key numbers:
+
+    from helpers.course import record
+    record("nll_vae", 91.3)
+
+The runner (`make course`, or `python -m helpers.course run`) executes every notebook with
+papermill, writes the executed notebooks, HTML renderings and `receipts.json` into `build/`,
+and prints a table of notebook, profile, wall time, status and key numbers.
+
+Other commands, for course authors:
+    python -m helpers.course strip NOTEBOOK [--from EXECUTED]
+        remove outputs, keeping (from EXECUTED, if given) those of `# NBVAL_CHECK_OUTPUT` cells.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from .runtime import PROFILES, resolve_profile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+RECEIPT_ENV = "COURSE_RECEIPT"
+NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
+
+_receipt: dict[str, object] = {}
+
+
+# --- receipts ------------------------------------------------------------------------------------
+def _plain(value):
+    """Numbers as plain floats/ints (no tensors, no NumPy scalars), so receipts are valid JSON."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or isinstance(value, (int, str)) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return float(value)
+
+
+def record(name: str, value) -> None:
+    """Record one key number of this notebook; written to `$COURSE_RECEIPT` when the runner set it."""
+    _receipt[name] = _plain(value)
+    path = os.environ.get(RECEIPT_ENV)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(_receipt, indent=2, sort_keys=True))
+    print(f"receipt: {name} = {_receipt[name]}")
+
+
+def receipt() -> dict:
+    """The numbers recorded so far in this process."""
+    return dict(_receipt)
+
+
+# --- Colab ---------------------------------------------------------------------------------------
+def repository_url() -> str:
+    """The course repository, read from pyproject.toml's [project.urls]: the one place it is written."""
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    match = re.search(r'^Repository\s*=\s*"([^"]+)"', text, re.M)
+    if not match:
+        raise RuntimeError("pyproject.toml has no [project.urls] Repository entry")
+    return match.group(1)
+
+
+def colab_badge(notebook: str) -> str:
+    """Markdown for the 'Open in Colab' badge of `notebook` (a file name in notebooks/)."""
+    github = repository_url().replace("https://github.com/", "")
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{github}/blob/main/notebooks/{notebook})")
+
+
+def colab_install_line() -> str:
+    """The pip line the setup cell runs on Colab: the course without torch (Colab's own torch stays)."""
+    return f'!pip install --quiet "git+{repository_url()}"'
+
+
+# --- notebooks -----------------------------------------------------------------------------------
+def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(only: list[str] | None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Notebooks whose number or name matches an entry of `only` (all when `only` is empty)."""
+    notebooks = list_notebooks(folder)
+    if not only:
+        return notebooks
+    chosen = []
+    for key in only:
+        hits = [nb for nb in notebooks if nb.stem == key or nb.stem.split("_")[0] == key or nb.name == key]
+        if not hits:
+            names = ", ".join(nb.stem for nb in notebooks) or "(none)"
+            raise SystemExit(f"error: no notebook matches {key!r}; available: {names}")
+        chosen += [nb for nb in hits if nb not in chosen]
+    return chosen
+
+
+def has_parameters_cell(path: Path) -> bool:
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    return any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in nb.cells)
+
+
+def strip_outputs(path: Path, executed: Path | None = None) -> None:
+    """Clear outputs and execution counts, except NBVAL reference cells (outputs taken from `executed`)."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    reference = {}
+    if executed is not None:
+        done = nbformat.read(executed, as_version=4)
+        reference = {c.source: c for c in done.cells if c.cell_type == "code" and NBVAL_MARK in c.source}
+    count = 0
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        if cell.cell_type != "code":
+            continue
+        if NBVAL_MARK in cell.source and cell.source in reference:
+            count += 1
+            cell.outputs = [o for o in reference[cell.source].outputs if o.get("output_type") != "display_data"]
+            cell.execution_count = count
+        elif NBVAL_MARK in cell.source and cell.outputs:
+            count += 1
+            cell.execution_count = count
+        else:
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("papermill", None)
+    nbformat.write(nb, path)
+
+
+def run_notebook(path: Path, out: Path, profile: str) -> dict:
+    """Execute one notebook with papermill; return its row of the receipts table."""
+    import papermill
+
+    out.mkdir(parents=True, exist_ok=True)
+    executed = out / path.name
+    receipt_path = out / f"{path.stem}.receipt.json"
+    receipt_path.unlink(missing_ok=True)
+    env_before = {k: os.environ.get(k) for k in (RECEIPT_ENV, "COURSE_QUIET", "COURSE_PROFILE")}
+    os.environ.update({RECEIPT_ENV: str(receipt_path.resolve()), "COURSE_QUIET": "1", "COURSE_PROFILE": profile})
+    start, status, error = time.perf_counter(), "ok", None
+    try:
+        papermill.execute_notebook(str(path), str(executed), parameters={"PROFILE": profile},
+                                   cwd=str(path.parent), kernel_name="python3", progress_bar=False)
+    except Exception as exc:  # a failed notebook is reported in the table; the run goes on
+        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    finally:
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    seconds = time.perf_counter() - start
+    if executed.exists():
+        _render_html(executed)
+    numbers = json.loads(receipt_path.read_text()) if receipt_path.exists() else {}
+    if status == "ok" and not numbers:
+        status, error = "failed", "the notebook recorded no receipt (call helpers.course.record in its last cell)"
+    return {"notebook": path.stem, "profile": profile, "seconds": round(seconds, 1), "status": status,
+            "error": error, "numbers": numbers}
+
+
+def _render_html(executed: Path) -> None:
+    from nbconvert import HTMLExporter
+    body, _ = HTMLExporter().from_filename(str(executed))
+    executed.with_suffix(".html").write_text(body, encoding="utf-8")
+
+
+def format_table(rows: list[dict]) -> str:
+    def numbers(row):
+        items = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["numbers"].items()
+                 if not isinstance(v, (dict, list))]
+        return ", ".join(items) if items else (row["error"] or "")
+    header = ("notebook", "profile", "wall time", "status", "key numbers")
+    body = [(r["notebook"], r["profile"], f"{r['seconds']:.0f} s", r["status"], numbers(r)) for r in rows]
+    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(4)]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(line[:4], widths)) + "  " + line[4]
+             for line in [header, *body]]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def run(profile: str | None = None, only: list[str] | None = None, out: str | Path = "build",
+        folder: str | Path = NOTEBOOK_DIR) -> int:
+    """Run the selected notebooks; print the table; return the exit code (0 when all passed)."""
+    try:
+        profile = resolve_profile(profile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        notebooks = select_notebooks(only, Path(folder))
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not notebooks:
+        print(f"error: no notebooks found in {folder}", file=sys.stderr)
+        return 2
+    missing = [nb.name for nb in notebooks if not has_parameters_cell(nb)]
+    if missing:
+        print(f"error: {', '.join(missing)} has no cell tagged 'parameters' (papermill needs one to set PROFILE)",
+              file=sys.stderr)
+        return 2
+    out = Path(out)
+    rows = []
+    for nb in notebooks:
+        print(f"running {nb.name} ({profile}) ...", flush=True)
+        rows.append(run_notebook(nb, out, profile))
+    (out / "receipts.json").write_text(json.dumps({r["notebook"]: r for r in rows}, indent=2))
+    print()
+    print(format_table(rows))
+    print(f"\nexecuted notebooks, HTML and receipts.json are in {out}/")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="execute the course notebooks with papermill")
+    run_p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: COURSE_PROFILE, "
+                                                       "else quick on CPU, paper on GPU)")
+    run_p.add_argument("--only", nargs="+", default=None, help="notebook numbers or names, e.g. 00 01")
+    run_p.add_argument("--out", default="build", help="output folder (default build/)")
+    run_p.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="folder of NN_*.ipynb notebooks")
+    strip_p = sub.add_parser("strip", help="clear a notebook's outputs except its nbval reference cells")
+    strip_p.add_argument("notebook")
+    strip_p.add_argument("--from", dest="executed", default=None, help="an executed copy to take reference outputs from")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.profile, args.only, args.out, args.notebooks)
+    strip_outputs(Path(args.notebook), Path(args.executed) if args.executed else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Parsers for the real data sets' file formats. Each works on a path and never downloads.
+
+They return NumPy arrays exactly as stored (uint8 pixels, raw label values); the loaders in
+`real.py` turn them into the course's tensors.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+# IDX type codes (LeCun's MNIST page): the third byte of the magic number.
+_IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def _open_maybe_gzip(path):
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (MNIST / Fashion-MNIST), gzipped or raw, into an array of its stored shape.
+
+    Layout: 2 zero bytes, a type code, the number of dimensions d, then d big-endian uint32 sizes,
+    then the values in C order.
+    """
+    with _open_maybe_gzip(path) as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (its magic number does not start with two zero bytes)")
+    code, ndim = data[2], data[3]
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX type code 0x{code:02X}")
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[code]
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise ValueError(f"{path}: header says {shape} ({expected} bytes of data) but the file holds {len(data) - offset}")
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def read_amat(path: str | os.PathLike) -> np.ndarray:
+    """Read a Larochelle-style .amat text file (one example per line, space-separated numbers)."""
+    values = np.loadtxt(path, dtype=np.float32, ndmin=2)
+    return values
+
+
+def read_omniglot_mat(path: str | os.PathLike) -> dict:
+    """Read the 28x28 Omniglot of the IWAE paper (`chardata.mat`, also used by VHP and VampPrior).
+
+    The file stores each image as a 784-column of `data` / `testdata`, flattened in column-major
+    (MATLAB) order, so a row-major reshape gives the transposed character: we transpose it back.
+    Returns images (N x 28 x 28 float in [0, 1]), alphabet (0..49) and character (within its
+    alphabet, 0-based) for the "train" and "test" parts.
+    """
+    from scipy.io import loadmat
+
+    mat = loadmat(path)
+    out = {}
+    for part, prefix in (("train", ""), ("test", "test")):
+        flat = np.asarray(mat[f"{prefix}data"], dtype=np.float32).T
+        images = flat.reshape(-1, 28, 28).transpose(0, 2, 1)
+        alphabet = np.asarray(mat[f"{prefix}target"]).argmax(axis=0).astype(np.int64)
+        character = np.asarray(mat[f"{prefix}targetchar"]).reshape(-1).astype(np.int64) - 1
+        out[part] = {"images": np.ascontiguousarray(images), "alphabet": alphabet, "character": character}
+    return out
+
+
+_OMNIGLOT_NAME = re.compile(r"^(?:[^/]+/)?([^/]+)/(character\d+)/([^/]+\.png)$")
+
+
+def read_omniglot_zip(path: str | os.PathLike) -> dict:
+    """Read an official Omniglot archive (`images_background.zip` / `images_evaluation.zip`).
+
+    Layout: <top>/<Alphabet>/characterNN/<id>_<drawer>.png, 105 x 105 black strokes on white.
+    Returns images (N x H x W uint8, 1 = stroke: inverted so ink is "on" as in MNIST), alphabet
+    and character (global index over all characters in the file) labels, and alphabet_names.
+    Images are read straight from the archive, nothing is extracted.
+    """
+    from PIL import Image
+
+    entries = []
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            match = _OMNIGLOT_NAME.match(name.replace("\\", "/"))
+            if match:
+                entries.append((match.group(1), match.group(2), match.group(3), name))
+        if not entries:
+            raise ValueError(f"{path} has no <alphabet>/characterNN/*.png members: is it an Omniglot images_*.zip?")
+        entries.sort()
+        alphabet_names = sorted({e[0] for e in entries})
+        character_keys = sorted({(e[0], e[1]) for e in entries})
+        character_index = {key: i for i, key in enumerate(character_keys)}
+        images = []
+        for _, _, _, name in entries:
+            with Image.open(io.BytesIO(zf.read(name))) as im:
+                images.append(np.asarray(im.convert("L")) < 128)  # ink is dark
+    return {
+        "images": np.stack(images).astype(np.uint8),
+        "alphabet": np.array([alphabet_names.index(e[0]) for e in entries], dtype=np.int64),
+        "character": np.array([character_index[(e[0], e[1])] for e in entries], dtype=np.int64),
+        "alphabet_names": alphabet_names,
+    }
+
+
+def read_dsprites_npz(path: str | os.PathLike) -> dict:
+    """Read dSprites' npz: imgs (N x 64 x 64 uint8 0/1), latents_values (N x 6), latents_classes (N x 6).
+
+    The latent columns are color, shape, scale, orientation, posX, posY. The archive's `metadata`
+    entry is a pickled object; it is not read (loading pickles from a download can run code).
+    """
+    with np.load(path, allow_pickle=False) as npz:
+        missing = {"imgs", "latents_values", "latents_classes"} - set(npz.files)
+        if missing:
+            raise ValueError(f"{path} lacks {sorted(missing)}: is it dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz?")
+        return {
+            "imgs": npz["imgs"],
+            "latents_values": npz["latents_values"],
+            "latents_classes": npz["latents_classes"],
+        }
+
+
+def read_shapes3d_h5(path: str | os.PathLike, indices: np.ndarray | None = None) -> dict:
+    """Read 3D Shapes' h5: images (N x 64 x 64 x 3 uint8) and labels (N x 6 float factor values).
+
+    `indices` (sorted, unique) reads only those rows: the full file is 480,000 images (5.9 GB).
+    Needs h5py (`pip install h5py`).
+    """
+    try:
+        import h5py
+    except ImportError as error:
+        raise ImportError(
+            "reading 3D Shapes needs h5py, an optional dependency: pip install h5py"
+        ) from error
+    with h5py.File(path, "r") as f:
+        missing = {"images", "labels"} - set(f.keys())
+        if missing:
+            raise ValueError(f"{path} lacks the datasets {sorted(missing)}: is it 3dshapes.h5?")
+        if indices is None:
+            return {"images": f["images"][()], "labels": f["labels"][()]}
+        indices = np.asarray(indices)
+        if np.any(np.diff(indices) <= 0):
+            raise ValueError("indices must be sorted and unique (h5py reads rows in increasing order)")
+        return {"images": f["images"][indices], "labels": f["labels"][indices]}
+
+
+def read_celeba_attributes(path: str | os.PathLike) -> dict:
+    """Read CelebA's `list_attr_celeba.txt`.
+
+    Layout: the number of images, a line of 40 attribute names, then one line per image:
+    "<file>.jpg" and 40 values of 1 or -1. Returns filenames, attributes (N x 40 uint8, 1 = has
+    it) and names.
+    """
+    with open(path, "r") as f:
+        count = int(f.readline().strip())
+        names = f.readline().split()
+        rows = [line.split() for line in f if line.strip()]
+    if len(rows) != count:
+        raise ValueError(f"{path}: header announces {count} images but {len(rows)} lines follow")
+    bad = [r[0] for r in rows if len(r) != len(names) + 1]
+    if bad:
+        raise ValueError(f"{path}: {len(bad)} lines do not have {len(names)} values (first: {bad[0]})")
+    values = np.array([r[1:] for r in rows], dtype=np.int8)
+    return {"filenames": [r[0] for r in rows], "attributes": (values > 0).astype(np.uint8), "names": names}
+
+
+def read_celeba_partition(path: str | os.PathLike) -> dict:
+    """Read CelebA's `list_eval_partition.txt`: "<file>.jpg <0|1|2>" (train / valid / test)."""
+    rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    return {"filenames": [r[0] for r in rows], "partition": np.array([int(r[1]) for r in rows], dtype=np.int64)}
