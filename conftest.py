@@ -1,4 +1,4 @@
-"""Test-wide settings: notebooks run in the quick profile, without progress bars."""
+"""Test-wide settings (tests/ and the nbval run over notebooks/): quick profile, no progress bars."""
 import os
 
 # Set before any kernel starts (papermill and nbval kernels inherit the environment).

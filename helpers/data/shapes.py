@@ -1,0 +1,112 @@
+"""`shapes`: 3D Shapes' factor structure as a procedural 2.5-D scene.
+
+3D Shapes (Burgess & Kim, 2018) shows one object in the corner of a room and varies six factors:
+floor hue (10), wall hue (10), object hue (10), scale (8), shape (4: cube, cylinder, sphere,
+capsule) and orientation (15 viewing angles in [-30, 30] degrees). Here the scene is ray-cast:
+a floor, two walls meeting in a corner, and the object, seen by an orthographic camera that
+turns with the orientation factor, so the corner and the object's visible faces move with it.
+
+Rendering is split in two steps, because only three factors change the geometry:
+1. for each (orientation, shape, scale) - 480 combinations - ray-cast once how much of each pixel
+   is floor, wall or object, already multiplied by its Lambert shading (cached per image size);
+2. an image is then a per-region colour lookup: pixel = sum over regions of weight x colour.
+So colouring 10,000 images is a gather and a weighted sum, not 10,000 ray-casts.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from . import raycast
+from .dataset import ArrayDataset
+from .factors import hue_to_rgb, sample_grid, split_seed
+
+FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
+FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
+HUES = np.linspace(0.0, 0.9, 10)  # as in 3D Shapes
+SCALES = np.linspace(0.75, 1.25, 8)
+SHAPES = ("cube", "cylinder", "sphere", "capsule")
+ORIENTATIONS_DEG = np.linspace(-30.0, 30.0, 15)
+
+_WALL_DISTANCE = 3.0  # walls are the planes x = -3 and z = -3
+_ELEVATION = np.deg2rad(25.0)
+_LIGHT = np.array([0.6, 1.0, 0.3]) / np.linalg.norm([0.6, 1.0, 0.3])
+_SUPERSAMPLE = 3
+
+
+def sample_factors(n: int, seed: int = 0, split: str | None = None) -> torch.Tensor:
+    """n factor index vectors (N x 6 LongTensor), uniform over the grid (and over `split` if given)."""
+    rng = np.random.default_rng(seed) if split is None else split_seed(seed, split)
+    return torch.from_numpy(sample_grid(FACTOR_SIZES, n, rng, split))
+
+
+def _object_hit(shape: int, radius: float, origins, direction):
+    """First hit of the rays with the object standing at the origin on the floor."""
+    if shape == 0:
+        return raycast.box(origins, direction, (0, radius, 0), (radius, radius, radius))
+    if shape == 1:
+        return raycast.vertical_cylinder(origins, direction, radius, 0.0, 2 * radius)
+    if shape == 2:
+        return raycast.sphere(origins, direction, (0, radius, 0), radius)
+    # capsule: a cylinder with a hemisphere at each end
+    r = 0.75 * radius
+    bottom, top = r, r + 1.4 * radius
+    _, side_t, side_n = raycast.nearest(raycast.vertical_cylinder(origins, direction, r, bottom, top, caps=False))
+    _, t, n = raycast.nearest((side_t, side_n), raycast.sphere(origins, direction, (0, bottom, 0), r),
+                              raycast.sphere(origins, direction, (0, top, 0), r))
+    return t, n
+
+
+@lru_cache(maxsize=4)
+def _region_weights(size: int) -> np.ndarray:
+    """(15, 4, 8, 3, size, size) float32: shaded coverage of floor, wall and object per pixel."""
+    weights = np.zeros((15, 4, 8, 3, size, size), dtype=np.float32)
+    for o, degrees in enumerate(ORIENTATIONS_DEG):
+        origins, direction = raycast.camera_rays(size, _SUPERSAMPLE, np.pi / 4 + np.deg2rad(degrees), _ELEVATION,
+                                                 half_width=2.3, target=(-0.3, 1.0, -0.3))
+        floor = raycast.plane(origins, direction, (0, 1, 0), 0.0)
+        walls = raycast.nearest(raycast.plane(origins, direction, (1, 0, 0), -_WALL_DISTANCE),
+                                raycast.plane(origins, direction, (0, 0, 1), -_WALL_DISTANCE))[1:]
+        for shape in range(4):
+            for s, scale in enumerate(SCALES):
+                which, _, normal = raycast.nearest(floor, walls, _object_hit(shape, 0.55 * scale, origins, direction))
+                shade = 0.35 + 0.65 * np.clip(normal @ _LIGHT, 0, 1)  # ambient + Lambert
+                for region in range(3):
+                    weights[o, shape, s, region] = raycast.pixel_average(np.where(which == region, shade, 0),
+                                                                         size, _SUPERSAMPLE)
+    return weights
+
+
+def render(factors, size: int = 64, chunk: int = 1000) -> torch.Tensor:
+    """RGB images (N x 3 x size x size float32 in [0, 1]) of the given factor indices (N x 6)."""
+    f = np.asarray(factors, dtype=np.int64).reshape(-1, 6)
+    for i, s in enumerate(FACTOR_SIZES):
+        if f.size and (f[:, i].min() < 0 or f[:, i].max() >= s):
+            raise ValueError(f"factor {FACTOR_NAMES[i]} must be an index in [0, {s - 1}]")
+    weights = torch.from_numpy(_region_weights(size))
+    colours = torch.from_numpy(hue_to_rgb(HUES, saturation=0.85))  # 10 x 3
+    f_t = torch.from_numpy(f)
+    out = torch.empty((len(f), 3, size, size), dtype=torch.float32)
+    for start in range(0, len(f), chunk):
+        part = f_t[start:start + chunk]
+        w = weights[part[:, 5], part[:, 4], part[:, 3]]  # n x 3 regions x H x W
+        palette = torch.stack([colours[part[:, 0]], colours[part[:, 1]], colours[part[:, 2]]], dim=1)  # n x 3 x rgb
+        out[start:start + chunk] = torch.einsum("nrhw,nrc->nchw", w, palette)
+    return out.clamp_(0, 1)
+
+
+def load(split: str = "train", n: int | None = None, size: int = 64, seed: int = 0) -> ArrayDataset:
+    """n scenes of the split (default 5000 train / 1000 test); size 64 (as 3D Shapes) or 32."""
+    if size not in (32, 64):
+        raise ValueError("shapes: size must be 32 or 64")
+    n = (5000 if split == "train" else 1000) if n is None else int(n)
+    factors = sample_factors(n, seed, split)
+    return ArrayDataset(
+        render(factors, size), name="shapes", split=split, factors=factors,
+        factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
+        sample_factors=lambda n, seed=0: sample_factors(n, seed),
+        render=lambda factors: render(factors, size),
+        info={"size": size, "seed": seed, "shapes": SHAPES},
+    )

@@ -1,0 +1,60 @@
+"""Every course notebook: template checks (fast), then a papermill run in the quick profile whose
+receipt must fall in the ranges of tests/expected_receipts/<notebook>.json.
+
+nbval (`--nbval-lax`, configured in pyproject.toml) separately re-runs the committed notebooks and
+compares the outputs of their `# NBVAL_CHECK_OUTPUT` reference cells.
+"""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import course
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = course.list_notebooks(ROOT / "notebooks")
+EXPECTED = ROOT / "tests" / "expected_receipts"
+QUICK_LIMIT_S = 180  # COURSE.md: the quick profile finishes in 3 minutes on a 2-core CPU
+
+ids = [nb.stem for nb in NOTEBOOKS]
+
+
+def test_the_course_has_its_first_notebook():
+    assert "00_vae_foundations" in ids
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_notebook_follows_the_template(path):
+    nb = nbformat.read(path, as_version=4)
+    cells, code = nb.cells, [c for c in nb.cells if c.cell_type == "code"]
+    assert cells[0].cell_type == "markdown" and course.colab_badge(path.name) in cells[0].source
+    setup = code[0].source
+    assert 'if "google.colab" in sys.modules:' in setup and course.colab_install_line() in setup
+    assert sum("parameters" in c.metadata.get("tags", []) for c in cells) == 1
+    assert any(c.source.count("### BEGIN SOLUTION") for c in code), "no exercise with a solution"
+    assert sum(c.source.count("### BEGIN SOLUTION") for c in cells) == sum(c.source.count("### END SOLUTION") for c in cells)
+    assert "record(" in code[-1].source, "the last code cell records the receipt"
+    reference = [c for c in code if course.NBVAL_MARK in c.source]
+    assert len(reference) >= 2, "at least two nbval reference cells"
+    for cell in code:
+        if course.NBVAL_MARK in cell.source:
+            assert cell.outputs and cell.execution_count is not None, "reference cells keep outputs and counts"
+        else:
+            assert not cell.outputs, f"committed output in a non-reference cell: {cell.source[:60]!r}"
+    assert (EXPECTED / f"{path.stem}.json").exists(), "expected receipt ranges are missing"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_notebook_quick_run_and_receipt(path, tmp_path):
+    row = course.run_notebook(path, tmp_path, "quick")
+    assert row["status"] == "ok", row["error"]
+    print(f"{path.stem}: {row['seconds']} s, receipt {row['numbers']}")
+    assert row["seconds"] <= QUICK_LIMIT_S, f"quick profile took {row['seconds']} s (limit {QUICK_LIMIT_S} s)"
+    expected = json.loads((EXPECTED / f"{path.stem}.json").read_text())
+    for key, (low, high) in expected.items():
+        assert key in row["numbers"], f"receipt has no {key!r}"
+        value = row["numbers"][key]
+        value = float(value) if isinstance(value, (bool, int, float)) else value
+        assert low <= value <= high, f"{key} = {value} outside the expected [{low}, {high}]"

@@ -1,0 +1,42 @@
+"""environment.yml mirrors pyproject.toml; the README names the two commands; CI calls the test command."""
+import re
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import pytest
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pyproject_requirements():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in ("torch", "test"):
+        reqs += project["optional-dependencies"][extra]
+    return sorted(r.replace(" ", "") for r in reqs)
+
+
+def environment_requirements():
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"\s*-\s*pip:\s*$", line))
+    reqs = [line.strip()[2:].replace(" ", "") for line in lines[start + 1:] if line.strip().startswith("- ")]
+    return sorted(r for r in reqs if r != "-e.")
+
+
+def test_environment_yml_is_in_sync_with_pyproject():
+    assert environment_requirements() == pyproject_requirements()
+
+
+def test_torch_is_pinned_but_not_a_core_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(r.startswith("torch") for r in project["dependencies"])  # Colab keeps its own torch
+    assert project["optional-dependencies"]["torch"] == ["torch==2.13.0"]
+
+
+def test_readme_and_ci_use_the_same_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make course" in readme and "make test" in readme and "PROFILE=paper make course" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
