@@ -125,6 +125,11 @@ def adversarial_loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tenso
     return terms
 
 
+def _as_likelihood(likelihood) -> nn.Module:
+    """A likelihood module as given, or built by name ('bernoulli', 'gaussian', 'gaussian-learned')."""
+    return make_likelihood(likelihood) if isinstance(likelihood, str) else likelihood
+
+
 def _gaussian(params: torch.Tensor) -> Independent:
     """Split an encoder's output into mean and log standard deviation: a diagonal Gaussian per example."""
     mean, log_std = params.chunk(2, dim=-1)
@@ -150,12 +155,12 @@ class ConditionalVAE(nn.Module):
         self.likelihood = likelihood if likelihood is not None else BernoulliLikelihood()
 
     @classmethod
-    def for_data(cls, data_shape: tuple[int, ...], latent_dim: int, n_attributes: int, likelihood: str = "bernoulli",
+    def for_data(cls, data_shape: tuple[int, ...], latent_dim: int, n_attributes: int, likelihood: str | nn.Module = "bernoulli",
                  hidden: tuple[int, ...] = (256, 256), features: int = 256, **options) -> "ConditionalVAE":
         """Default nets for data of this shape (`helpers.nets.encoder_for` / `decoder_for`)."""
         encoder = nn.Sequential(encoder_for(data_shape, features, hidden), nn.ReLU())
         decoder = decoder_for(latent_dim + n_attributes, data_shape, hidden)
-        return cls(encoder, features, decoder, latent_dim, n_attributes, make_likelihood(likelihood), **options)
+        return cls(encoder, features, decoder, latent_dim, n_attributes, _as_likelihood(likelihood), **options)
 
     def _check(self, y: torch.Tensor) -> torch.Tensor:
         if y.dim() != 2 or y.shape[1] != self.n_attributes:

@@ -12,6 +12,8 @@ and prints a table of notebook, profile, wall time, status and key numbers.
 Other commands, for course authors:
     python -m helpers.course strip NOTEBOOK [--from EXECUTED]
         remove outputs, keeping (from EXECUTED, if given) those of `# NBVAL_CHECK_OUTPUT` cells.
+    python -m helpers.course student NOTEBOOK [--out FOLDER]
+        write the student version: every solution replaced by a stub (nbgrader's convention).
 """
 from __future__ import annotations
 
@@ -140,6 +142,39 @@ def strip_outputs(path: Path, executed: Path | None = None) -> None:
     nbformat.write(nb, path)
 
 
+def student_source(source: str) -> str:
+    """Replace each `### BEGIN SOLUTION` ... `### END SOLUTION` block by a stub, keeping its indentation."""
+    out, inside = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == "### BEGIN SOLUTION":
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f"{indent}raise NotImplementedError()")
+        elif stripped == "### END SOLUTION":
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError("a '### BEGIN SOLUTION' has no matching '### END SOLUTION'")
+    return "\n".join(out)
+
+
+def write_student_version(path: Path, out_dir: Path) -> Path:
+    """The notebook with solutions stubbed out and no outputs, as `out_dir/<name>`."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = student_source(cell.source)
+            cell.outputs, cell.execution_count = [], None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / path.name
+    nbformat.write(nb, target)
+    return target
+
+
 def run_notebook(path: Path, out: Path, profile: str) -> dict:
     """Execute one notebook with papermill; return its row of the receipts table."""
     import papermill
@@ -237,9 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     strip_p = sub.add_parser("strip", help="clear a notebook's outputs except its nbval reference cells")
     strip_p.add_argument("notebook")
     strip_p.add_argument("--from", dest="executed", default=None, help="an executed copy to take reference outputs from")
+    student_p = sub.add_parser("student", help="write a student version with the solutions stubbed out")
+    student_p.add_argument("notebook")
+    student_p.add_argument("--out", default="build/student")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.profile, args.only, args.out, args.notebooks)
+    if args.command == "student":
+        print(write_student_version(Path(args.notebook), Path(args.out)))
+        return 0
     strip_outputs(Path(args.notebook), Path(args.executed) if args.executed else None)
     return 0
 

@@ -83,3 +83,11 @@ def test_strip_keeps_only_reference_outputs(tmp_path):
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].outputs[0]["text"] == "2\n" and cells[0].execution_count == 1
     assert cells[1].outputs == [] and cells[1].execution_count is None
+
+
+def test_student_version_stubs_solutions_and_keeps_the_rest():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\nprint('kept')"
+    assert course.student_source(source) == (
+        "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint('kept')")
+    with pytest.raises(ValueError, match="no matching"):
+        course.student_source("### BEGIN SOLUTION\nx = 1")

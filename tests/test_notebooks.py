@@ -45,6 +45,17 @@ def test_notebook_follows_the_template(path):
     assert (EXPECTED / f"{path.stem}.json").exists(), "expected receipt ranges are missing"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_student_version_has_no_solutions_and_still_parses(path, tmp_path):
+    import ast
+    from IPython.core.inputtransformer2 import TransformerManager
+    student = nbformat.read(course.write_student_version(path, tmp_path), as_version=4)
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert "BEGIN SOLUTION" not in cell.source
+            ast.parse(TransformerManager().transform_cell(cell.source))
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_notebook_quick_run_and_receipt(path, tmp_path):

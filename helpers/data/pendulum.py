@@ -60,6 +60,9 @@ def sequence(n_steps: int = 32, size: int = 16, start: float = 0.0, stop: float 
                         render=lambda theta: render(theta, size), info={"size": size})
 
 
+_sequence = sequence  # load() has an argument of the same name
+
+
 def load(split: str = "train", n: int | None = None, size: int = 16, seed: int = 0,
          sequence: bool = False) -> ArrayDataset:
     """n pendulum images (default 5000 train / 1000 test) at size 16 (default), 32 or 64.
@@ -69,7 +72,7 @@ def load(split: str = "train", n: int | None = None, size: int = 16, seed: int =
     if size not in (16, 32, 64):
         raise ValueError("pendulum: size must be 16, 32 or 64")
     if sequence:
-        return globals()["sequence"](32 if n is None else int(n), size)
+        return _sequence(32 if n is None else int(n), size)
     n = (5000 if split == "train" else 1000) if n is None else int(n)
     theta = sample_factors(n, seed, split)
     return ArrayDataset(render(theta, size), name="pendulum", split=split, factors=theta,

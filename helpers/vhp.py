@@ -1,0 +1,204 @@
+"""The VAE with a hierarchical prior, VHP (Klushyn et al. 2019, 004_f8c3477d14c74dcb.txt).
+
+Generative model   p(zeta) = N(0, I)
+                   p_Theta(z|zeta) = N(mu_Theta(zeta), diag sigma_Theta(zeta)^2)
+                   p_Theta(z) = int p_Theta(z|zeta) p(zeta) dzeta      (the hierarchical prior)
+                   p_theta(x|z)                                        (the decoder)
+Inference model    q_phi(z|x)      the usual diagonal-Gaussian encoder
+                   q_Phi(zeta|z)   a diagonal-Gaussian encoder of the prior's own latent.
+
+The optimal empirical-Bayes prior is the aggregated posterior E_{p_D(x)} q_phi(z|x); the continuous
+mixture p_Theta(z) approximates it. Its density has no closed form, so the KL term is replaced by the
+importance-weighted upper bound (poster, "Hierarchical Priors")
+
+    KL(q_phi(z|x) || p_Theta(z)) <= F = E_{q_phi(z|x)} [ log q_phi(z|x)
+                                       - E_{zeta_1:K ~ q_Phi(zeta|z)} log 1/K sum_k p_Theta(z|zeta_k) p(zeta_k) / q_Phi(zeta_k|z) ].
+
+The inner term is an IWAE bound on log p_Theta(z) (a lower bound, so F is an upper bound on the KL);
+it tightens as K grows and is exact when q_Phi(zeta|z) is the true posterior p_Theta(zeta|z).
+
+Why q_Phi(zeta|z) and not q_Phi(zeta|x): the poster writes q_Phi(zeta|x), the paper's implementation
+conditions on z. Both give a valid bound, but with z as input the pair (p_Theta(z|zeta), q_Phi(zeta|z)) is a
+self-contained VAE over latent codes: log p_Theta(z) can be estimated at *any* z (a grid for plotting
+the prior's density, samples from other models, the NLL estimator's z ~ q(z|x)) without going back to x.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal
+
+from .likelihoods import BernoulliLikelihood, GaussianLikelihood, make_likelihood
+from .nets import decoder_for, encoder_for, mlp
+from .vae import VAE
+
+
+def diagonal_gaussian(params: torch.Tensor, min_log_std: float = -12.0, max_log_std: float = 6.0) -> Independent:
+    """Split a network's output into (mean, log std) and make the diagonal Gaussian they describe."""
+    mean, log_std = params.chunk(2, dim=-1)
+    return Independent(Normal(mean, log_std.clamp(min_log_std, max_log_std).exp()), 1)
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """Build the graph with `module`'s parameters treated as constants (no gradient reaches them).
+
+    Autograd records at forward time which tensors need gradients, so parameters frozen during the
+    forward pass get no .grad in the later backward pass, and Adam leaves them untouched.
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+class HierarchicalPrior(nn.Module):
+    """p_Theta(z) = int p_Theta(z|zeta) N(zeta; 0, I) dzeta, with the proposal q_Phi(zeta|z).
+
+    `conditional` maps zeta to 2 * latent_dim numbers (mean, log std of p_Theta(z|zeta)), `inference`
+    maps z to 2 * zeta_dim numbers (mean, log std of q_Phi(zeta|z)). By default both are MLPs.
+    """
+
+    def __init__(self, latent_dim: int, zeta_dim: int | None = None, hidden: tuple[int, ...] = (256, 256),
+                 conditional: nn.Module | None = None, inference: nn.Module | None = None,
+                 max_rows: int = 2 ** 19):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.zeta_dim = zeta_dim or latent_dim
+        self.conditional = conditional if conditional is not None else mlp([self.zeta_dim, *hidden, 2 * latent_dim])
+        self.inference = inference if inference is not None else mlp([latent_dim, *hidden, 2 * self.zeta_dim])
+        self.max_rows = max_rows          # codes x K evaluated at once; bounds memory for 5000-sample NLLs
+
+    def p_zeta(self) -> Independent:
+        """p(zeta) = N(0, I)."""
+        zeros = torch.zeros(self.zeta_dim, device=self._device())
+        return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+    def p_z_given_zeta(self, zeta: torch.Tensor) -> Independent:
+        """p_Theta(z|zeta)."""
+        return diagonal_gaussian(self.conditional(zeta))
+
+    def q_zeta_given_z(self, z: torch.Tensor) -> Independent:
+        """q_Phi(zeta|z)."""
+        return diagonal_gaussian(self.inference(z))
+
+    def log_weights(self, z: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """log w_k = log p_Theta(z|zeta_k) + log p(zeta_k) - log q_Phi(zeta_k|z), zeta_k ~ q_Phi(zeta|z).
+
+        z: [..., latent_dim]; returns [n_samples, ...]. Reparameterised, so gradients reach z, Theta, Phi.
+        """
+        q = self.q_zeta_given_z(z)
+        zeta = q.rsample((n_samples,))                                        # [K, ..., zeta_dim]
+        return self.p_z_given_zeta(zeta).log_prob(z) + self.p_zeta().log_prob(zeta) - q.log_prob(zeta)
+
+    def log_prob_bound(self, z: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """log 1/K sum_k w_k: a stochastic lower bound on log p_Theta(z) (Jensen), tight as K -> infinity.
+
+        Evaluated in chunks of at most `max_rows` (codes x K) so large batches fit in memory.
+        """
+        flat = z.reshape(-1, self.latent_dim)
+        per_chunk = max(1, self.max_rows // n_samples)
+        parts = [torch.logsumexp(self.log_weights(chunk, n_samples), dim=0)
+                 for chunk in flat.split(per_chunk)]
+        return (torch.cat(parts) - math.log(n_samples)).reshape(z.shape[:-1])
+
+    @torch.no_grad()
+    def sample(self, n: int, return_zeta: bool = False):
+        """z_n, zeta_n ~ p_Theta(z|zeta) p(zeta): the nodes of the poster's interpolation graph."""
+        zeta = self.p_zeta().sample((n,))
+        z = self.p_z_given_zeta(zeta).sample()
+        return (z, zeta) if return_zeta else z
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+class VHPVAE(VAE):
+    """A VAE whose prior is a `HierarchicalPrior`, trained with the bound F in place of the KL.
+
+    loss(x, beta, train_prior) = C(x, z) + beta * F   (the Lagrangian divided by lambda = 1 / beta),
+    where C is the reconstruction term: -log p(x|z) for a Bernoulli decoder, the squared error for a
+    Gaussian one (then 1 / (2 sigma^2) is absorbed into beta, as in GECO).
+    `n_prior_samples` is K in F during training; `n_prior_samples_eval` is the inner K used by
+    `log_importance_weights` (the NLL estimator).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, hierarchical_prior: HierarchicalPrior,
+                 likelihood: nn.Module | None = None, n_prior_samples: int = 16, n_prior_samples_eval: int = 50):
+        super().__init__(encoder, decoder, latent_dim, likelihood)
+        self.hierarchical_prior = hierarchical_prior
+        self.n_prior_samples, self.n_prior_samples_eval = n_prior_samples, n_prior_samples_eval
+
+    @classmethod
+    def for_data(cls, data_shape: tuple[int, ...], latent_dim: int, likelihood: str = "bernoulli",
+                 hidden: tuple[int, ...] = (256, 256), zeta_dim: int | None = None,
+                 prior_hidden: tuple[int, ...] = (256, 256), n_prior_samples: int = 16,
+                 n_prior_samples_eval: int = 50, **likelihood_options) -> "VHPVAE":
+        """Default encoder/decoder for this data shape (`helpers.nets`) and MLPs for the prior."""
+        return cls(encoder_for(data_shape, 2 * latent_dim, hidden), decoder_for(latent_dim, data_shape, hidden),
+                   latent_dim, HierarchicalPrior(latent_dim, zeta_dim, prior_hidden),
+                   make_likelihood(likelihood, **likelihood_options), n_prior_samples, n_prior_samples_eval)
+
+    def prior(self):
+        raise NotImplementedError("the hierarchical prior p_Theta(z) has no closed form: use "
+                                  "model.hierarchical_prior.log_prob_bound(z, K) or .sample(n)")
+
+    # --- the terms of the objective -------------------------------------------------------------------
+    def reconstruction_error(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """C(x, z): the reconstruction-error term of -log p(x|z), one value per example."""
+        if isinstance(self.likelihood, GaussianLikelihood):
+            mean = self.decoder(z)
+            return (x - mean).pow(2).flatten(1).sum(-1)       # squared error; sigma enters through beta
+        return -self.decode(z).log_prob(x)                   # Bernoulli: the cross-entropy is all of -log p(x|z)
+
+    def kl_bound(self, q: Independent, z: torch.Tensor, n_samples: int | None = None) -> torch.Tensor:
+        """One-sample estimate of F per example: log q_phi(z|x) - log 1/K sum_k w_k(z)."""
+        return q.log_prob(z) - self.hierarchical_prior.log_prob_bound(z, n_samples or self.n_prior_samples)
+
+    def loss(self, x: torch.Tensor, beta: float = 1.0, train_prior: bool = True) -> dict[str, torch.Tensor]:
+        """C + beta * F averaged over the batch; train_prior=False keeps Theta, Phi fixed (REWO's first phase)."""
+        q = self.encode(x)
+        z = q.rsample()
+        rec = self.reconstruction_error(x, z)
+        if train_prior:
+            kl = self.kl_bound(q, z)
+        else:
+            with frozen(self.hierarchical_prior):
+                kl = self.kl_bound(q, z)
+        loss = rec + beta * kl                               # L_VHP / lambda, with beta = 1 / lambda
+        log_px_z = rec if isinstance(self.likelihood, BernoulliLikelihood) else -self.decode(z).log_prob(x)
+        return {"loss": loss.mean(), "rec": rec.mean(), "kl": kl.mean(), "elbo": -(log_px_z + kl).mean()}
+
+    def log_importance_weights(self, x: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """log w_s = log p(x|z_s) + log p^_Theta(z_s) - log q(z_s|x), z_s ~ q(z|x), shape [S, B].
+
+        p^_Theta(z_s) = 1/K sum_k p_Theta(z_s, zeta_k) / q_Phi(zeta_k|z_s) is an unbiased estimate of
+        p_Theta(z_s). Hence exp(log w_s) is unbiased for p(x, z_s) / q(z_s|x), 1/S sum_s w_s is unbiased
+        for p(x), and log of it is a stochastic *lower* bound on log p(x) (Jensen), like the IWAE bound.
+        It is importance sampling over the pair (z, zeta) with proposal q_phi(z|x) q_Phi(zeta|z), so it
+        converges to log p(x) as S grows for any K; a larger K lowers the variance of each weight.
+        """
+        q = self.encode(x)
+        z = q.sample((n_samples,))                                            # [S, B, L]
+        flat = z.reshape(-1, self.latent_dim)
+        x_rep = x.unsqueeze(0).expand(n_samples, *x.shape).reshape(-1, *x.shape[1:])
+        log_px_z = self.decode(flat).log_prob(x_rep).reshape(n_samples, -1)
+        log_pz = self.hierarchical_prior.log_prob_bound(z, self.n_prior_samples_eval)
+        return log_px_z + log_pz - q.log_prob(z)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """Means of p(x|z) for z ~ p_Theta(z)."""
+        return self.likelihood.mean(self.decoder(self.hierarchical_prior.sample(n)))
+
+    @torch.no_grad()
+    def prior_samples(self, n: int) -> torch.Tensor:
+        """z ~ p_Theta(z), e.g. the nodes of the interpolation graph."""
+        return self.hierarchical_prior.sample(n)
