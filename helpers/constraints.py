@@ -93,13 +93,19 @@ class ConstraintSchedule(nn.Module):
     """
 
     def __init__(self, kappa2: float, nu: float, alpha: float = 0.99, beta_init: float = 1.0,
-                 constraint_key: str = "rec"):
+                 constraint_key: str = "rec", beta_min: float = 0.0, beta_max: float = math.inf):
         super().__init__()
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"alpha is a moving-average weight in [0, 1), got {alpha}")
         if beta_init <= 0:
             raise ValueError(f"beta must stay positive (it is 1 / lambda), got beta_init={beta_init}")
+        if not 0.0 <= beta_min <= beta_init <= beta_max:
+            raise ValueError(f"need 0 <= beta_min <= beta_init <= beta_max, got {beta_min}, {beta_init}, {beta_max}")
         self.kappa2, self.nu, self.alpha, self.constraint_key = float(kappa2), float(nu), float(alpha), constraint_key
+        # Optional safeguard, not part of either update rule (off by default): early in training C is
+        # far above kappa^2 and the multiplicative update can drive beta to 1e-20 in a few hundred steps,
+        # from where it takes thousands of steps to return. GECO implementations commonly clip it.
+        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
         self.register_buffer("beta", torch.tensor(float(beta_init), dtype=torch.float64))
         self.register_buffer("constraint_avg", torch.tensor(float("nan"), dtype=torch.float64))
         self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
@@ -132,6 +138,9 @@ class ConstraintSchedule(nn.Module):
     def update_beta(self) -> None:
         raise NotImplementedError
 
+    def set_beta(self, value: float) -> None:
+        self.beta.fill_(min(max(float(value), self.beta_min), self.beta_max))
+
     def after_step(self, step: int, terms: dict) -> None:
         """Hook for `train(after_step=...)`: read C from the step's terms, then move beta."""
         if self.constraint_key not in terms:
@@ -157,7 +166,7 @@ class GECO(ConstraintSchedule):
         return 1.0 / self.beta_value
 
     def update_beta(self) -> None:
-        self.beta.fill_(float(geco_beta_step(self.beta_value, self.delta, self.nu)))
+        self.set_beta(geco_beta_step(self.beta_value, self.delta, self.nu))
 
 
 class REWO(ConstraintSchedule):
@@ -170,8 +179,8 @@ class REWO(ConstraintSchedule):
     """
 
     def __init__(self, kappa2: float, nu: float, tau: float = 3.0, alpha: float = 0.99, beta_init: float = 1e-3,
-                 constraint_key: str = "rec"):
-        super().__init__(kappa2, nu, alpha, beta_init, constraint_key)
+                 constraint_key: str = "rec", beta_min: float = 0.0, beta_max: float = math.inf):
+        super().__init__(kappa2, nu, alpha, beta_init, constraint_key, beta_min, beta_max)
         self.tau = float(tau)
         self.register_buffer("initial_phase", torch.tensor(True))
         self.register_buffer("switch_step", torch.tensor(-1, dtype=torch.long))
@@ -185,7 +194,7 @@ class REWO(ConstraintSchedule):
                 self.initial_phase.fill_(False)
                 self.switch_step.fill_(int(self.steps))
             return                                  # beta stays at beta_init during the initial phase
-        self.beta.fill_(float(rewo_beta_step(self.beta_value, self.delta, self.nu, self.tau)))
+        self.set_beta(rewo_beta_step(self.beta_value, self.delta, self.nu, self.tau))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", tau={self.tau}, initial_phase={bool(self.initial_phase)}"

@@ -114,12 +114,14 @@ def resample_path(points, n: int) -> np.ndarray:
     return np.stack([np.interp(targets, arc, column) for column in points.T], axis=1)
 
 
-def _device_of(decoder) -> torch.device:
+def _device_and_dtype(decoder) -> tuple[torch.device, torch.dtype]:
+    """Where and in which precision the decoder's weights live (a module, or a method of one)."""
     module = decoder if isinstance(decoder, torch.nn.Module) else getattr(decoder, "__self__", None)
     if isinstance(module, torch.nn.Module):
         for parameter in module.parameters():
-            return parameter.device
-    return torch.device("cpu")
+            if parameter.is_floating_point():
+                return parameter.device, parameter.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
 
 
 def decode_path(decoder, path_codes, batch_size: int = 512) -> np.ndarray:
@@ -128,8 +130,8 @@ def decode_path(decoder, path_codes, batch_size: int = 512) -> np.ndarray:
     Works with a decoder network (`vae.decoder`, gives logits for a Bernoulli decoder) or a method
     returning p(x|z) (`vae.decode`, gives pixel means). Returns a numpy array [L, ...].
     """
-    codes = torch.as_tensor(_as_codes(path_codes, "path_codes"), dtype=torch.get_default_dtype())
-    device, frames = _device_of(decoder), []
+    device, dtype = _device_and_dtype(decoder)
+    codes, frames = torch.as_tensor(_as_codes(path_codes, "path_codes"), dtype=dtype), []
     with torch.no_grad():
         for start in range(0, len(codes), batch_size):
             out = decoder(codes[start:start + batch_size].to(device))

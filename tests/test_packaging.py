@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def pyproject_requirements():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("torch", "test"):
-        reqs += project["optional-dependencies"][extra]
-    return sorted(r.replace(" ", "") for r in reqs)
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    return sorted(set(r.replace(" ", "") for r in reqs))
 
 
 def environment_requirements():

@@ -11,6 +11,15 @@ import numpy as np
 INF = np.float32(np.inf)
 
 
+def camera_basis(azimuth: float, elevation: float):
+    """The camera's right, up and toward-the-camera unit vectors (world coordinates, y up)."""
+    toward_camera = np.array([np.cos(elevation) * np.sin(azimuth), np.sin(elevation),
+                              np.cos(elevation) * np.cos(azimuth)])
+    right = np.array([np.cos(azimuth), 0.0, -np.sin(azimuth)])
+    up = np.cross(right, -toward_camera)
+    return right, up, toward_camera
+
+
 def camera_rays(size: int, supersample: int, azimuth: float, elevation: float,
                 half_width: float, target=(0.0, 0.0, 0.0), distance: float = 50.0):
     """Origins (P x 3) and the shared direction (3,) of an orthographic camera's rays.
@@ -19,11 +28,8 @@ def camera_rays(size: int, supersample: int, azimuth: float, elevation: float,
     (radians), looks at `target`, and sees a square of side 2 * half_width. Rays are ordered row by
     row, top row first, with `supersample`^2 rays per pixel.
     """
-    toward_camera = np.array([np.cos(elevation) * np.sin(azimuth), np.sin(elevation),
-                              np.cos(elevation) * np.cos(azimuth)])
+    right, up, toward_camera = camera_basis(azimuth, elevation)
     forward = -toward_camera
-    right = np.array([np.cos(azimuth), 0.0, -np.sin(azimuth)])
-    up = np.cross(right, forward)
     n = size * supersample
     s = (np.arange(n) + 0.5) / n * 2 - 1  # sub-pixel centres in [-1, 1]
     u, v = np.meshgrid(s, -s)  # v: +1 at the top row
@@ -49,28 +55,16 @@ def plane(origins, direction, normal, offset):
 
 
 def box(origins, direction, center, half):
-    """Axis-aligned box (slab method): for each axis the ray is inside between two planes; the box
-    is hit where the last entry comes before the first exit."""
-    center = np.asarray(center, dtype=np.float32)
-    half = np.asarray(half, dtype=np.float32)
-    d = np.where(np.abs(direction) < 1e-9, 1e-9, direction).astype(np.float32)
-    t1 = (center - half - origins) / d
-    t2 = (center + half - origins) / d
-    near, far = np.minimum(t1, t2), np.maximum(t1, t2)
-    entry_axis = near.argmax(axis=1)
-    t_enter, t_exit = near.max(axis=1), far.min(axis=1)
-    hit = (t_enter <= t_exit) & (t_enter > 0)
-    normal = np.zeros_like(origins)
-    rows = np.arange(len(origins))
-    normal[rows, entry_axis] = -np.sign(d[entry_axis])
-    return np.where(hit, t_enter, INF).astype(np.float32), normal
+    """Axis-aligned box: see `boxes` (the slab method)."""
+    t, _, normal = boxes(origins, direction, [center], [half])
+    return t, normal
 
 
 def sphere(origins, direction, center, radius):
     """|o + t d - c|^2 = r^2, a quadratic in t (|d| = 1): t = -b - sqrt(b^2 - c)."""
     oc = origins - np.asarray(center, dtype=np.float32)
     b = oc @ direction
-    c = (oc * oc).sum(axis=1) - radius * radius
+    c = np.einsum("ij,ij->i", oc, oc) - radius * radius
     disc = b * b - c
     t = -b - np.sqrt(np.maximum(disc, 0))
     hit = (disc >= 0) & (t > 0)
@@ -103,17 +97,41 @@ def vertical_cylinder(origins, direction, radius, y0, y1, caps=True):
 def nearest(*hits):
     """Combine (t, normal) pairs: the index of the nearest primitive per ray (-1 for none), its t
     and its normal."""
-    ts = np.stack([h[0] for h in hits])
-    which = ts.argmin(axis=0)
-    t = ts[which, np.arange(ts.shape[1])]
-    normals = np.stack([np.broadcast_to(h[1], hits[0][1].shape) for h in hits])
-    normal = normals[which, np.arange(ts.shape[1])]
-    which = np.where(np.isfinite(t), which, -1)
-    return which, t, normal
+    t, normal = hits[0][0], np.broadcast_to(hits[0][1], (len(hits[0][0]), 3))
+    which = np.zeros(len(t), dtype=np.int64)
+    for k, (t_k, normal_k) in enumerate(hits[1:], start=1):
+        closer = t_k < t
+        t = np.where(closer, t_k, t)
+        normal = np.where(closer[:, None], normal_k, normal)
+        which[closer] = k
+    return np.where(np.isfinite(t), which, -1), t, normal
 
 
-def rotate_y(points, angle):
-    """Rotate points (or directions) by `angle` radians about the vertical axis."""
-    c, s = np.cos(angle), np.sin(angle)
-    rotation = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=np.float32)
-    return points @ rotation.T
+def boxes(origins, direction, centers, halves):
+    """Union of axis-aligned boxes (B x 3 centres and half sizes), tested all at once.
+
+    Returns per ray the distance to the nearest box (inf for none), which box it is (-1 for none)
+    and the normal of the face hit. Same slab method as `box`, one axis at a time on P x B arrays.
+    """
+    centers = np.asarray(centers, dtype=np.float32)
+    halves = np.asarray(halves, dtype=np.float32)
+    d = np.where(np.abs(direction) < 1e-9, 1e-9, direction).astype(np.float32)
+    t_enter = t_exit = axis = None
+    for k in range(3):
+        t1 = (centers[:, k] - halves[:, k] - origins[:, k:k + 1]) / d[k]  # P x B
+        t2 = (centers[:, k] + halves[:, k] - origins[:, k:k + 1]) / d[k]
+        near, far = np.minimum(t1, t2), np.maximum(t1, t2)
+        if k == 0:
+            t_enter, t_exit, axis = near, far, np.zeros(near.shape, dtype=np.int8)
+        else:
+            later = near > t_enter
+            axis = np.where(later, np.int8(k), axis)
+            t_enter, t_exit = np.maximum(t_enter, near), np.minimum(t_exit, far)
+    t_enter = np.where((t_enter <= t_exit) & (t_enter > 0), t_enter, INF)
+    which = t_enter.argmin(axis=1)
+    rows = np.arange(len(origins))
+    t = t_enter[rows, which]
+    hit_axis = axis[rows, which]
+    normal = np.zeros_like(origins)
+    normal[rows, hit_axis] = -np.sign(d[hit_axis])
+    return t.astype(np.float32), np.where(np.isfinite(t), which, -1), normal

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .dataset import ArrayDataset
-from .factors import flat_index, sample_grid, split_seed  # noqa: F401  (flat_index re-exported for tests)
+from .factors import sample_grid, split_seed
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)

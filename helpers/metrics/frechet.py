@@ -16,7 +16,6 @@ The number depends entirely on the feature extractor, so the name says which one
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,36 +99,33 @@ def fid(images_a, images_b, features="inception", batch_size: int = 250) -> Frec
 
 
 def _extract(features, images, batch_size: int) -> np.ndarray:
-    images = _as_image_tensor(images)
-    return np.concatenate([np.asarray(features(images[i:i + batch_size]))
+    images = _stored_images(images)
+    return np.concatenate([np.asarray(features(_as_image_tensor(images[i:i + batch_size])))
                            for i in range(0, len(images), batch_size)])
 
 
+def _stored_images(images):
+    """The image array itself: a course Dataset's `.images`, else the argument (converted lazily per batch)."""
+    return images.images if hasattr(images, "images") else images
+
+
 def _as_image_tensor(images) -> torch.Tensor:
-    """Images as a float tensor; [N, H, W], [N, C, H, W] and flattened [N, D] are all accepted."""
-    if hasattr(images, "images"):
-        images = images.images
-    images = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    return images.detach().float().cpu()
+    """Float tensor in [0, 1] from a tensor or array ([N, H, W], [N, C, H, W] or flattened [N, D]);
+    uint8 pixels (0-255, as large data sets are stored) are scaled to [0, 1]."""
+    images = _stored_images(images)
+    images = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    images = images.detach().cpu()
+    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
 
 
 # --- feature extractor 1: a small classifier trained on a course data set --------------------------
 def cache_dir() -> Path:
-    """Where trained feature extractors are kept: $COURSE_DATA_DIR/cache, else the repository's data/cache."""
-    root = os.environ.get("COURSE_DATA_DIR") or Path(__file__).resolve().parents[2] / "data"
-    path = Path(root) / "cache"
+    """Where trained feature extractors are kept: the `cache/` folder of the course data folder
+    (`COURSE_DATA_DIR`, else the repository's data/; see `helpers.data.cache_dir`)."""
+    from helpers.data import cache_dir as data_dir
+    path = Path(data_dir()) / "cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _labelled_data(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images in [0, 1] and labels of a named embedded data set."""
-    if dataset == "digits":
-        from sklearn.datasets import load_digits
-        digits = load_digits()
-        return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
-    raise ValueError(f"no built-in labelled data for {dataset!r}: pass images= and labels= (e.g. from "
-                     "helpers.data) to ClassifierFeatures, or use dataset='digits'")
 
 
 class FeatureClassifier(nn.Module):
@@ -153,56 +149,71 @@ class ClassifierFeatures:
 
     The distance it gives is called "FD-<dataset>": a Fréchet distance in a feature space where the
     data set's classes separate, meaningful for comparing models on that data set only.
-    The weights are cached under `cache_dir()` by data set name, options and a hash of the data, so
-    the second call (and every notebook after the first) loads instead of training.
+
+    By default the classifier is trained on the "train" split of `helpers.data.load(dataset,
+    **load_options)` (any set with labels: digits, mnist, fashion-mnist, ...) and its accuracy is
+    measured on the "test" split; pass `images=` and `labels=` to train on your own labelled images
+    instead (a fifth is then held out). The weights are cached under `cache_dir()` by data set name,
+    options and a hash of the data, so every later call loads instead of training.
     """
 
     def __init__(self, dataset: str = "digits", images=None, labels=None, hidden: tuple[int, ...] = (128, 64),
-                 epochs: int = 40, seed: int = 0, cache: bool = True):
+                 steps: int = 1000, seed: int = 0, cache: bool = True, **load_options):
         if (images is None) != (labels is None):
-            raise ValueError("pass both images= and labels=, or neither (to use the built-in data set)")
+            raise ValueError("pass both images= and labels=, or neither (to load the data set by name)")
         if images is None:
-            images, labels = _labelled_data(dataset)
-        images = _as_image_tensor(images)
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+            train_images, train_labels, test_images, test_labels = _labelled_splits(dataset, load_options)
+        else:
+            images, labels = _as_image_tensor(images), torch.as_tensor(np.asarray(labels)).long().reshape(-1)
+            if len(images) != len(labels):
+                raise ValueError(f"{len(images)} images but {len(labels)} labels")
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+            test, train = order[:len(images) // 5], order[len(images) // 5:]
+            train_images, train_labels, test_images, test_labels = images[train], labels[train], images[test], labels[test]
         self.dataset, self.name = dataset, f"FD-{dataset}"
-        self.input_shape = tuple(images.shape[1:])
+        self.input_shape = tuple(train_images.shape[1:])
+        n_classes = int(max(train_labels.max(), test_labels.max())) + 1
         with torch.random.fork_rng():                            # seed the initial weights, not the caller's RNG
             torch.manual_seed(seed)
-            self.model = FeatureClassifier(int(np.prod(self.input_shape)), int(labels.max()) + 1, tuple(hidden))
-        digest = hashlib.sha1(images.numpy().tobytes() + labels.numpy().tobytes()).hexdigest()[:10]
-        self.cache_path = cache_dir() / f"fd-classifier-{dataset}-h{'x'.join(map(str, hidden))}-e{epochs}-s{seed}-{digest}.pt"
+            self.model = FeatureClassifier(int(np.prod(self.input_shape)), n_classes, tuple(hidden))
+        digest = hashlib.sha1(train_images.numpy().tobytes() + train_labels.numpy().tobytes()).hexdigest()[:10]
+        options = "".join(f"-{key}{value}" for key, value in sorted(load_options.items()))
+        self.cache_path = cache_dir() / (f"fd-classifier-{dataset}{options}-h{'x'.join(map(str, hidden))}"
+                                         f"-t{steps}-s{seed}-{digest}.pt")
         if cache and self.cache_path.exists():
             saved = torch.load(self.cache_path, map_location="cpu")
             self.model.load_state_dict(saved["state_dict"])
             self.test_accuracy = float(saved["test_accuracy"])
         else:
-            self.test_accuracy = self._train(images, labels, epochs, seed)
+            self._train(train_images, train_labels, steps, seed)
+            self.test_accuracy = self.accuracy(test_images, test_labels)
             if cache:
                 torch.save({"state_dict": self.model.state_dict(), "test_accuracy": self.test_accuracy},
                            self.cache_path)
         self.model.eval()
 
-    def _train(self, images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: int) -> float:
-        """Adam on cross-entropy, 80/20 split; returns the held-out accuracy (should be well above chance)."""
+    def _train(self, images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int) -> None:
+        """Adam on the cross-entropy, `steps` minibatches of 64."""
         generator = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(images), generator=generator)
-        n_test = len(images) // 5
-        test, train = order[:n_test], order[n_test:]
         optimiser = torch.optim.Adam(self.model.parameters(), lr=1e-3, weight_decay=1e-4)
         self.model.train()
-        for _ in range(epochs):
-            for batch in torch.randperm(len(train), generator=generator).split(64):
-                index = train[batch]
-                loss = nn.functional.cross_entropy(self.model(images[index]), labels[index])
+        done = 0
+        while done < steps:
+            for batch in torch.randperm(len(images), generator=generator).split(64):
+                loss = nn.functional.cross_entropy(self.model(images[batch]), labels[batch])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
+                done += 1
+                if done == steps:
+                    break
         self.model.eval()
+
+    def accuracy(self, images, labels) -> float:
+        """Share of `images` classified as `labels` (a check that the features know the classes)."""
         with torch.no_grad():
-            return float((self.model(images[test]).argmax(1) == labels[test]).float().mean())
+            logits = self.model(_as_image_tensor(images).reshape(-1, *self.input_shape))
+        return float((logits.argmax(1) == torch.as_tensor(labels).reshape(-1)).float().mean())
 
     def __call__(self, images) -> np.ndarray:
         images = _as_image_tensor(images)
@@ -211,6 +222,16 @@ class ClassifierFeatures:
                              f"got {tuple(images.shape[1:])}")
         with torch.no_grad():
             return self.model.features(images.reshape(len(images), *self.input_shape)).numpy()
+
+
+def _labelled_splits(dataset: str, load_options: dict):
+    """(train images, train labels, test images, test labels) of a named course data set with labels."""
+    from helpers import data
+    train, test = (data.load(dataset, split=split, **load_options) for split in ("train", "test"))
+    if train.labels is None:
+        raise ValueError(f"{dataset!r} has no class labels to train a feature classifier on: pass images= "
+                         "and labels= (e.g. a discrete factor as the label), or use 'digits' or 'mnist'")
+    return (_as_image_tensor(train.images), train.labels.long(), _as_image_tensor(test.images), test.labels.long())
 
 
 # --- feature extractor 2: Inception-v3, the real FID ---------------------------------------------

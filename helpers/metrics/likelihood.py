@@ -67,7 +67,8 @@ def _batches(data, batch_size: int):
             yield data[start:start + batch_size]
         return
     if hasattr(data, "images"):                               # a course Dataset: images as one tensor
-        yield from _batches(torch.as_tensor(data.images), batch_size)
+        for x in _batches(torch.as_tensor(data.images), batch_size):
+            yield x.float() / 255.0 if x.dtype == torch.uint8 else x   # pixels stored as bytes
         return
     if not isinstance(data, torch.utils.data.DataLoader):
         if not isinstance(data, torch.utils.data.Dataset):
@@ -81,7 +82,7 @@ def _batches(data, batch_size: int):
         yield torch.as_tensor(item)
 
 
-def iwae_bound(model, x: torch.Tensor, k: int, chunk_size: int = 500) -> torch.Tensor:
+def iwae_bound(model, x: torch.Tensor, k: int, chunk_size: int = 100) -> torch.Tensor:
     """Burda et al. (2016), eq. 8: L_k(x) = log (1/k) sum_{s<=k} w_s, one value per example of the batch.
 
     A stochastic lower bound on log p(x) in expectation; k = 1 gives the ELBO. Gradients flow if the
@@ -94,7 +95,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, chunk_size: int = 500) -> torch.T
     return _chunked_log_mean_exp(model, x, k, chunk_size).to(dtype)
 
 
-def nll(model, data, n_samples: int = 5000, batch_size: int = 100, chunk_size: int = 500,
+def nll(model, data, n_samples: int = 5000, batch_size: int = 100, chunk_size: int = 100,
         return_per_example: bool = False):
     """Importance-sampled negative log-likelihood -log p(x) in nats per example (Burda et al. 2016).
 

@@ -1,0 +1,425 @@
+"""Tests of the real-data side of helpers.data: file parsers, the download cache, and the loaders.
+
+Nothing here touches the network: every file is written by the test in the real format, and
+downloads come from file:// URLs or a patched `download_url`.
+"""
+import dataclasses
+import gzip
+import io
+import os
+import struct
+import sys
+import urllib.error
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import data
+from helpers.data import download, formats, real
+from helpers.data.download import ChecksumMismatchError, DataUnavailableError, RemoteFile, UnsafeArchiveError
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty data cache in a temporary folder, downloads allowed."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+    return tmp_path / "cache"
+
+
+def write_idx(path, array, gz=False):
+    code = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}[array.dtype]
+    payload = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    with (gzip.open(path, "wb") if gz else open(path, "wb")) as f:
+        f.write(payload)
+
+
+def sha256(path):
+    return "sha256:" + download.file_checksum(path)
+
+
+def place(monkeypatch, name, filename, path_in_cache):
+    """Pin `filename` of data set `name` to the checksum of a file the test put in the cache."""
+    remote = real.REMOTE_FILES[name][filename]
+    monkeypatch.setitem(real.REMOTE_FILES[name], filename, dataclasses.replace(remote, checksum=sha256(path_in_cache)))
+
+
+# ---------------------------------------------------------------------------------------------
+# parsers
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_round_trips_images_and_labels(tmp_path, gz):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    labels = np.array([3, 1, 4, 1, 5], dtype=">i4")
+    write_idx(tmp_path / "images", images, gz)
+    write_idx(tmp_path / "labels", labels, gz)
+    assert np.array_equal(formats.read_idx(tmp_path / "images"), images)
+    read = formats.read_idx(tmp_path / "labels")
+    assert read.tolist() == [3, 1, 4, 1, 5] and read.dtype.isnative
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01" + b"\x00" * 8)
+    with pytest.raises(ValueError, match="not an IDX file"):
+        formats.read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 10) + b"\x00" * 3)
+    with pytest.raises(ValueError, match="header says"):
+        formats.read_idx(tmp_path / "short")
+
+
+def test_read_amat(tmp_path):
+    rows = np.random.default_rng(1).integers(0, 2, (4, 784))
+    (tmp_path / "x.amat").write_text("\n".join(" ".join(map(str, r)) for r in rows) + "\n")
+    assert np.array_equal(formats.read_amat(tmp_path / "x.amat"), rows)
+
+
+def test_read_omniglot_mat_undoes_matlab_column_order(tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(2)
+    images = rng.random((6, 28, 28))
+    alphabets, characters = np.array([0, 0, 1, 2, 2, 2]), np.array([1, 2, 1, 1, 2, 3])
+    one_hot = np.eye(3)[alphabets].T  # 3 alphabets x N, as in chardata.mat
+    columns = np.stack([im.flatten(order="F") for im in images], axis=1)  # 784 x N, MATLAB's layout
+    savemat(tmp_path / "chardata.mat", {"data": columns, "target": one_hot, "targetchar": characters[None],
+                                        "testdata": columns[:, :2], "testtarget": one_hot[:, :2],
+                                        "testtargetchar": characters[None, :2]})
+    parsed = formats.read_omniglot_mat(tmp_path / "chardata.mat")
+    assert np.allclose(parsed["train"]["images"], images)
+    assert parsed["train"]["alphabet"].tolist() == alphabets.tolist()
+    assert parsed["train"]["character"].tolist() == (characters - 1).tolist()
+    assert len(parsed["test"]["images"]) == 2
+
+
+def omniglot_zip(path, top="images_background"):
+    """A miniature official Omniglot archive: 2 alphabets, 3 characters, 2 drawers each."""
+    from PIL import Image
+
+    drawings = {}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{top}/", "")
+        for alphabet, characters in (("Greek", (1, 2)), ("Armenian", (1,))):
+            for character in characters:
+                for drawer in (1, 2):
+                    ink = np.zeros((105, 105), dtype=bool)
+                    ink[10 * character:10 * character + 5, 7 * drawer:7 * drawer + 30] = True
+                    buffer = io.BytesIO()
+                    Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)).convert("1").save(buffer, "PNG")
+                    name = f"{top}/{alphabet}/character{character:02d}/{character:04d}_{drawer:02d}.png"
+                    zf.writestr(name, buffer.getvalue())
+                    drawings[name] = ink
+    return drawings
+
+
+def test_read_omniglot_zip_reads_strokes_and_labels(tmp_path):
+    drawings = omniglot_zip(tmp_path / "images_background.zip")
+    parsed = formats.read_omniglot_zip(tmp_path / "images_background.zip")
+    assert parsed["images"].shape == (6, 105, 105) and parsed["images"].dtype == np.uint8
+    assert parsed["alphabet_names"] == ["Armenian", "Greek"]
+    assert parsed["alphabet"].tolist() == [0, 0, 1, 1, 1, 1]
+    assert parsed["character"].tolist() == [0, 0, 1, 1, 2, 2]
+    expected = [drawings[k] for k in sorted(drawings)]  # sorted member names = reading order
+    assert np.array_equal(parsed["images"], np.stack(expected).astype(np.uint8))  # ink = 1
+
+
+def test_read_dsprites_npz_skips_the_pickled_metadata(tmp_path):
+    imgs = np.random.default_rng(3).integers(0, 2, (4, 64, 64), dtype=np.uint8)
+    classes = np.array([[0, 0, 1, 2, 3, 4], [0, 2, 5, 39, 31, 0], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1]])
+    np.savez(tmp_path / "d.npz", imgs=imgs, latents_classes=classes, latents_values=classes * 0.5,
+             metadata=np.array({"description": "pickled"}, dtype=object))
+    parsed = formats.read_dsprites_npz(tmp_path / "d.npz")
+    assert np.array_equal(parsed["imgs"], imgs) and np.array_equal(parsed["latents_classes"], classes)
+    np.savez(tmp_path / "wrong.npz", images=imgs)
+    with pytest.raises(ValueError, match="lacks"):
+        formats.read_dsprites_npz(tmp_path / "wrong.npz")
+
+
+def shapes3d_h5(path, n=40, seed=4):
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    index = np.stack([rng.integers(0, s, n) for s in (10, 10, 10, 8, 4, 15)], axis=1)
+    values = np.stack([real.SHAPES3D_VALUES[k][index[:, k]] for k in range(6)], axis=1)
+    images = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", data=images, chunks=(4, 64, 64, 3), compression="gzip")
+        f.create_dataset("labels", data=values)
+    return images, values, index
+
+
+def test_read_shapes3d_h5_reads_all_or_chosen_rows(tmp_path):
+    images, values, index = shapes3d_h5(tmp_path / "3dshapes.h5")
+    everything = formats.read_shapes3d_h5(tmp_path / "3dshapes.h5")
+    assert np.array_equal(everything["images"], images) and np.allclose(everything["labels"], values)
+    rows = np.array([0, 3, 4, 17, 38])
+    chosen = formats.read_shapes3d_h5(tmp_path / "3dshapes.h5", indices=rows)
+    assert np.array_equal(chosen["images"], images[rows])
+    import h5py
+
+    with h5py.File(tmp_path / "3dshapes.h5", "r") as f:  # small blocks: rows spread over many blocks
+        assert np.array_equal(formats._read_rows(f["images"], rows, block=3), images[rows])
+    assert "images" not in formats.read_shapes3d_h5(tmp_path / "3dshapes.h5", images=False)
+    assert np.array_equal(real.shapes3d_indices(values), index)
+    with pytest.raises(ValueError, match="sorted"):
+        formats.read_shapes3d_h5(tmp_path / "3dshapes.h5", indices=np.array([3, 1]))
+
+
+def test_shapes3d_without_h5py_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)  # makes `import h5py` fail
+    with pytest.raises(ImportError, match="pip install h5py"):
+        formats.read_shapes3d_h5(tmp_path / "3dshapes.h5")
+
+
+NAMES = ["5_o_Clock_Shadow", "Eyeglasses", "Smiling", "Wearing_Hat"]
+
+
+def celeba_texts(folder, n=3):
+    rows = [("1", "-1", "1", "-1"), ("-1", "1", "1", "1"), ("-1", "-1", "-1", "1")][:n]
+    lines = [str(n), " ".join(NAMES)] + [f"{i + 1:06d}.jpg " + "  ".join(r) for i, r in enumerate(rows)]
+    (folder / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (folder / "list_eval_partition.txt").write_text("".join(f"{i + 1:06d}.jpg {p}\n" for i, p in
+                                                              zip(range(n), (0, 0, 2))))
+    return (np.array(rows, dtype=int) > 0).astype(np.uint8)
+
+
+def test_read_celeba_attributes_and_partition(tmp_path):
+    expected = celeba_texts(tmp_path)
+    parsed = formats.read_celeba_attributes(tmp_path / "list_attr_celeba.txt")
+    assert parsed["names"] == NAMES and parsed["filenames"] == ["000001.jpg", "000002.jpg", "000003.jpg"]
+    assert np.array_equal(parsed["attributes"], expected)
+    partition = formats.read_celeba_partition(tmp_path / "list_eval_partition.txt")
+    assert partition["partition"].tolist() == [0, 0, 2]
+    (tmp_path / "broken.txt").write_text("5\n" + " ".join(NAMES) + "\n000001.jpg 1 1 1 1\n")
+    with pytest.raises(ValueError, match="announces 5"):
+        formats.read_celeba_attributes(tmp_path / "broken.txt")
+
+
+# ---------------------------------------------------------------------------------------------
+# download cache
+
+
+def remote_for(tmp_path, content=b"course data\n" * 100, name="file.bin"):
+    source = tmp_path / "server" / name
+    source.parent.mkdir(exist_ok=True)
+    source.write_bytes(content)
+    return source, RemoteFile(name, (source.as_uri(),), sha256(source), "toy", len(content))
+
+
+def test_fetch_downloads_verifies_and_keeps_nothing_partial(tmp_path, cache):
+    source, remote = remote_for(tmp_path)
+    path = download.fetch(remote, progress=False)
+    assert path == cache / "toy" / "file.bin" and path.read_bytes() == source.read_bytes()
+    assert os.listdir(cache / "toy") == ["file.bin"]
+    source.unlink()  # cached now: no second download
+    assert download.fetch(remote, progress=False) == path
+
+
+def test_md5_pins_work_too(tmp_path, cache):
+    source, remote = remote_for(tmp_path)
+    md5 = dataclasses.replace(remote, checksum="md5:" + download.file_checksum(source, "md5"))
+    assert download.fetch(md5, progress=False).exists()
+
+
+def test_checksum_mismatch_names_file_checksum_url_and_folder(tmp_path, cache):
+    source, remote = remote_for(tmp_path)
+    wrong = dataclasses.replace(remote, checksum="sha256:" + "0" * 64)
+    with pytest.raises(ChecksumMismatchError) as error:
+        download.fetch(wrong, progress=False)
+    message = str(error.value)
+    for part in ("file.bin", "0" * 64, source.as_uri(), str(cache / "toy")):
+        assert part in message
+    assert not (cache / "toy" / "file.bin").exists() and os.listdir(cache / "toy") == []
+
+
+def test_a_wrong_file_put_in_the_cache_is_refused(tmp_path, cache):
+    _, remote = remote_for(tmp_path)
+    (cache / "toy").mkdir(parents=True)
+    (cache / "toy" / "file.bin").write_bytes(b"something else")
+    with pytest.raises(ChecksumMismatchError, match="Delete it"):
+        download.fetch(remote, progress=False)
+
+
+def test_offline_error_says_what_to_put_where(tmp_path, cache, monkeypatch):
+    _, remote = remote_for(tmp_path)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError) as error:
+        download.fetch(remote, progress=False)
+    message = str(error.value)
+    for part in ("file.bin", remote.checksum, remote.urls[0], str(cache / "toy")):
+        assert part in message
+    assert isinstance(error.value, FileNotFoundError)
+
+
+def test_network_failure_mid_download_leaves_no_file(tmp_path, cache, monkeypatch):
+    _, remote = remote_for(tmp_path)
+
+    def broken_download(url, destination, timeout=60.0):
+        destination.write_bytes(b"half a fi")  # partial content, then the connection drops
+        raise urllib.error.URLError("connection reset")
+
+    monkeypatch.setattr(download, "download_url", broken_download)
+    with pytest.raises(DataUnavailableError, match="connection reset") as error:
+        download.fetch(remote, progress=False)
+    assert "put it in" in str(error.value)
+    assert os.listdir(cache / "toy") == []  # neither the final name nor the temporary one remains
+
+
+def test_mirrors_are_tried_in_order(tmp_path, cache):
+    source, remote = remote_for(tmp_path)
+    two = dataclasses.replace(remote, urls=((tmp_path / "missing.bin").as_uri(), source.as_uri()))
+    assert download.fetch(two, progress=False).read_bytes() == source.read_bytes()
+
+
+def test_extract_zip_extracts_inside_and_refuses_path_traversal(tmp_path):
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("a/b.txt", "inside")
+    files = download.extract_zip(good, tmp_path / "out")
+    assert files == [(tmp_path / "out" / "a" / "b.txt").resolve()]
+    for evil_name in ("../escaped.txt", "a/../../escaped.txt", "/tmp/absolute-escape.txt"):
+        evil = tmp_path / "evil.zip"
+        with zipfile.ZipFile(evil, "w") as zf:
+            zf.writestr("fine.txt", "ok")
+            zf.writestr(evil_name, "outside")
+        with pytest.raises(UnsafeArchiveError, match="outside"):
+            download.extract_zip(evil, tmp_path / "target")
+        assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "target").exists()
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert download.cache_dir() == tmp_path
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    assert download.cache_dir().name == "data"
+
+
+# ---------------------------------------------------------------------------------------------
+# real loaders on miniature files
+
+
+def test_every_real_file_has_a_pinned_checksum_and_a_url():
+    for name, files in real.REMOTE_FILES.items():
+        for filename, remote in files.items():
+            algorithm, digest = remote.checksum.split(":")
+            assert (algorithm, len(digest)) in {("sha256", 64), ("md5", 32)}, filename
+            assert all(c in "0123456789abcdef" for c in digest) and remote.urls and remote.source
+
+
+def test_real_loader_offline_error_and_pinned_checksum(cache, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError) as error:
+        data.load("mnist")
+    message = str(error.value)
+    assert "train-images-idx3-ubyte.gz" in message and str(cache / "mnist") in message
+    assert "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609" in message
+    with pytest.raises(DataUnavailableError, match="mmlab.ie.cuhk.edu.hk") as error:
+        data.load("celeba")
+    assert str(cache / "celeba") in str(error.value)
+    # a file that is not the real one fails the real pin
+    (cache / "mnist").mkdir(parents=True)
+    write_idx(cache / "mnist" / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28), np.uint8), gz=True)
+    with pytest.raises(ChecksumMismatchError):
+        data.load("mnist")
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_mnist_loader_on_miniature_files(cache, monkeypatch, name):
+    folder = cache / name
+    folder.mkdir(parents=True)
+    images = np.random.default_rng(5).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    for prefix in ("train", "t10k"):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images, gz=True)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(6, dtype=np.uint8), gz=True)
+        for kind in ("images-idx3", "labels-idx1"):
+            place(monkeypatch, name, f"{prefix}-{kind}-ubyte.gz", folder / f"{prefix}-{kind}-ubyte.gz")
+    ds = data.load(name, "test", n=4)
+    assert ds.images.shape == (4, 1, 28, 28) and ds.labels.tolist() == [0, 1, 2, 3]
+    assert torch.allclose(ds.images[:, 0], torch.from_numpy(images[:4]).float() / 255)
+
+
+def test_binarized_mnist_loader_caches_the_parsed_text(cache, monkeypatch):
+    folder = cache / "binarized-mnist"
+    folder.mkdir(parents=True)
+    rows = np.random.default_rng(6).integers(0, 2, (3, 784))
+    (folder / "binarized_mnist_valid.amat").write_text("\n".join(" ".join(map(str, r)) for r in rows) + "\n")
+    place(monkeypatch, "binarized-mnist", "binarized_mnist_valid.amat", folder / "binarized_mnist_valid.amat")
+    ds = data.load("binarized-mnist", "valid")
+    assert torch.equal(ds.images.reshape(3, 784), torch.from_numpy(rows).float())
+    assert (folder / "binarized_mnist_valid.npy").exists()
+    assert torch.equal(data.load("binarized-mnist", "valid").images, ds.images)  # from the .npy now
+
+
+def test_omniglot_loaders_on_miniature_files(cache, monkeypatch):
+    folder = cache / "omniglot"
+    folder.mkdir(parents=True)
+    omniglot_zip(folder / "images_evaluation.zip", top="images_evaluation")
+    place(monkeypatch, "omniglot", "images_evaluation.zip", folder / "images_evaluation.zip")
+    ds = data.load("omniglot", "test", version="official", size=21)
+    assert ds.images.shape == (6, 1, 21, 21) and ds.factor_names == ("alphabet", "character")
+    assert ds.labels.tolist() == [0, 0, 1, 1, 1, 1] and 0 < float(ds.images.mean()) < 0.2
+    from scipy.io import savemat
+
+    columns = np.random.default_rng(7).random((784, 4))
+    savemat(folder / "chardata.mat", {"data": columns, "target": np.eye(2)[[0, 1, 1, 1]].T,
+                                      "targetchar": np.array([[1, 1, 2, 2]]), "testdata": columns,
+                                      "testtarget": np.eye(2)[[0, 1, 1, 1]].T,
+                                      "testtargetchar": np.array([[1, 1, 2, 2]])})
+    place(monkeypatch, "omniglot", "chardata.mat", folder / "chardata.mat")
+    ds = data.load("omniglot")
+    assert ds.images.shape == (4, 1, 28, 28) and ds.factors.tolist() == [[0, 0], [1, 1], [1, 2], [1, 2]]
+
+
+def test_dsprites_loader_uses_the_sprites_split(cache, monkeypatch):
+    from helpers.data import factors, sprites
+
+    folder = cache / "dsprites"
+    folder.mkdir(parents=True)
+    classes = np.concatenate([np.zeros((400, 1), int), sprites.sample_factors(400, seed=8).numpy()], axis=1)
+    imgs = np.random.default_rng(9).integers(0, 2, (400, 64, 64), dtype=np.uint8)
+    filename = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+    np.savez(folder / filename, imgs=imgs, latents_classes=classes, latents_values=classes.astype(float))
+    place(monkeypatch, "dsprites", filename, folder / filename)
+    train, test = data.load("dsprites"), data.load("dsprites", "test")
+    assert len(train) + len(test) == 400
+    assert not factors.in_test_split(factors.flat_index(train.factors.numpy(), sprites.FACTOR_SIZES)).any()
+    assert factors.in_test_split(factors.flat_index(test.factors.numpy(), sprites.FACTOR_SIZES)).all()
+    rows = train.info["rows"]
+    assert torch.equal(train.images[:, 0], torch.from_numpy(imgs[rows]).float())
+    small = data.load("dsprites", "all", n=10, storage="uint8")
+    assert small.images.dtype == torch.uint8 and small[0][0].dtype == torch.float32 and len(small) == 10
+    monkeypatch.setattr(real, "MAX_FLOAT32_GB", 1e-6)
+    with pytest.raises(MemoryError, match="storage='uint8'"):
+        data.load("dsprites", "all")
+
+
+def test_shapes3d_loader_on_a_miniature_file(cache, monkeypatch):
+    folder = cache / "shapes3d"
+    folder.mkdir(parents=True)
+    images, values, index = shapes3d_h5(folder / "3dshapes.h5")
+    place(monkeypatch, "shapes3d", "3dshapes.h5", folder / "3dshapes.h5")
+    ds = data.load("shapes3d", "all")
+    assert torch.equal(ds.factors, torch.from_numpy(index))
+    assert torch.allclose(ds.images, torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)
+
+
+def test_celeba_loader_crops_attributes_and_partition(cache, monkeypatch):
+    from PIL import Image
+
+    folder = cache / "celeba"
+    folder.mkdir(parents=True)
+    attributes = celeba_texts(folder)
+    with zipfile.ZipFile(folder / "img_align_celeba.zip", "w") as zf:
+        for i in range(3):
+            picture = np.zeros((218, 178, 3), dtype=np.uint8)
+            picture[:, :, i] = 200  # one colour per image
+            buffer = io.BytesIO()
+            Image.fromarray(picture).save(buffer, "JPEG", quality=95)
+            zf.writestr(f"img_align_celeba/{i + 1:06d}.jpg", buffer.getvalue())
+    for filename in ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt"):
+        place(monkeypatch, "celeba", filename, folder / filename)
+    train = data.load("celeba")
+    assert train.images.shape == (2, 3, 64, 64) and train.attribute_names == tuple(NAMES)
+    assert torch.equal(train.attributes, torch.from_numpy(attributes[:2]).float())
+    assert train.images[1, 1].mean() > 0.7 and train.images[1, 0].mean() < 0.1  # image 2 is green
+    test = data.load("celeba", "test")
+    assert len(test) == 1 and test.images[0, 2].mean() > 0.7
