@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from helpers.conditional import (ConditionalVAE, InfoFactorisedCVAE, adversarial_loss_fn, adversary_penalty,
-                                 attribute_cross_entropy, binary_entropy)
+                                 attribute_cross_entropy, binary_entropy, chance_accuracy, leakage_accuracy,
+                                 transfer_accuracy)
 from helpers.likelihoods import GaussianLikelihood
 from helpers.train import train
 
@@ -173,3 +174,54 @@ def test_cvae_rejects_wrong_attribute_shapes():
     cvae = ConditionalVAE.for_data((5,), 2, 2, hidden=(8,), features=8)
     with pytest.raises(ValueError, match="pass the attributes"):
         cvae.encode(torch.zeros(4, 5))
+
+
+def test_changing_y_before_decoding_changes_the_attribute_coordinate():
+    # x = (noise, 2 y + noise, noise): a trained CVAE's decoder must have learned that y adds about 2 to x_2.
+    gen = torch.Generator().manual_seed(0)
+    y = (torch.rand(512, 1, generator=gen) > 0.5).float()
+    x = torch.cat([torch.randn(512, 2, generator=gen), 2.0 * y + 0.3 * torch.randn(512, 1, generator=gen),
+                   torch.randn(512, 2, generator=gen)], dim=1)
+    for model in (ConditionalVAE.for_data((5,), 2, 1, likelihood=GaussianLikelihood(0.3), hidden=(32,), features=16),
+                  InfoFactorisedCVAE.for_data((5,), 2, 1, likelihood=GaussianLikelihood(0.3), hidden=(32,),
+                                              features=16)):
+        torch.manual_seed(0)
+        adversarial = isinstance(model, InfoFactorisedCVAE)
+        train(model, (x, y), steps=400, batch_size=64, optimizer=torch.optim.Adam(model.main_parameters(), 3e-3),
+              loss_fn=adversarial_loss_fn if adversarial else None, progress=False)
+        shift = model.transfer(x, y, 1 - y) - model.reconstruct(x, y)
+        moved = (shift[:, 2] * (1 - 2 * y[:, 0])).mean().item()
+        assert 1.2 < moved < 2.8, (type(model).__name__, moved)
+
+
+def test_leakage_accuracy_on_constructed_codes():
+    gen = torch.Generator().manual_seed(0)
+    y = (torch.rand(1200, 2, generator=gen) > 0.5).float()
+    noise = torch.randn(1200, 3, generator=gen)
+    # attribute 0 sits in the codes (noisy, linearly), attribute 1 only through a non-linear sign pattern
+    codes = torch.stack([y[:, 0] + 0.1 * noise[:, 0], noise[:, 1], noise[:, 2].abs() * (2 * y[:, 1] - 1)], 1)
+    leak = leakage_accuracy(codes[:1000], y[:1000], codes[1000:], y[1000:])
+    assert leak[0] > 0.97 and leak[1] > 0.97
+    clean = leakage_accuracy(noise[:1000], y[:1000], noise[1000:], y[1000:])
+    assert (abs(clean - 0.5) < 0.1).all()                     # independent codes: chance
+    assert chance_accuracy(torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])).tolist() == [0.75, 0.75]
+
+
+class _Echo(nn.Module):
+    """A fake model whose 'images' are the attributes it was asked for (or, if stubborn, the old ones)."""
+
+    def __init__(self, stubborn: bool):
+        super().__init__()
+        self.stubborn = stubborn
+
+    def transfer(self, x, y, y_new):
+        return y if self.stubborn else y_new
+
+
+def test_transfer_accuracy_counts_flips_and_kept_attributes():
+    y = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    classifier = lambda images: 10 * (images - 0.5)          # noqa: E731  reads the attributes back exactly
+    flipped, kept = transfer_accuracy(_Echo(False), classifier, torch.zeros(3, 1), y)
+    assert flipped.tolist() == [1.0, 1.0, 1.0] and kept.tolist() == [1.0, 1.0, 1.0]
+    flipped, kept = transfer_accuracy(_Echo(True), classifier, torch.zeros(3, 1), y)
+    assert flipped.tolist() == [0.0, 0.0, 0.0] and kept.tolist() == [1.0, 1.0, 1.0]

@@ -154,20 +154,41 @@ def test_model_loss_puts_no_gradient_into_the_adversary_and_entropy_only_into_en
     assert not torch.allclose(grads[0.0]["encoder_z.1.0.weight"], grads[10.0]["encoder_z.1.0.weight"])
 
 
-def test_csvae_trains_with_the_course_loop_and_separates_w():
-    # Two clusters in x that differ only in the attribute: after a short run W tells y apart, Z barely does.
+def cluster_data(n: int = 512):
+    """x = (3 noise dims, 2 y + noise, 2 noise dims): only the fourth coordinate depends on the attribute."""
     gen = torch.Generator().manual_seed(0)
-    n = 512
     y = (torch.rand(n, 1, generator=gen) > 0.5).float()
     x = torch.cat([torch.randn(n, 3, generator=gen), 2.0 * y + 0.3 * torch.randn(n, 1, generator=gen),
                    torch.randn(n, 2, generator=gen)], dim=1)
+    return x, y
+
+
+def train_on_clusters(beta4: float, steps: int = 300):
+    x, y = cluster_data()
     torch.manual_seed(0)
-    model = CSVAE.for_data((6,), 3, 1, likelihood=GaussianLikelihood(0.3), hidden=(32,), features=16)
-    history = train(model, (x, y), steps=300, batch_size=64, optimizer=torch.optim.Adam(model.main_parameters(), 3e-3),
-                    loss_fn=adversarial_loss_fn, progress=False)
+    model = CSVAE.for_data((6,), 3, 1, likelihood=GaussianLikelihood(0.3), hidden=(32,), features=16,
+                           betas=(1.0, 1.0, 1.0, beta4))
+    history = train(model, (x, y), steps=steps, batch_size=64, loss_fn=adversarial_loss_fn,
+                    optimizer=torch.optim.Adam(model.main_parameters(), 3e-3), progress=False)
+    return model, history, x, y
+
+
+def test_csvae_trains_with_the_course_loop_and_separates_w():
+    model, history, x, y = train_on_clusters(10.0)
     assert "adversary_ce" in history.terms and len(history["adversary_ce"]) == 300
     z, w = model.codes(x, y)
     w_on, w_off = w[y[:, 0] == 1].mean(0), w[y[:, 0] == 0].mean(0)
     assert w_off.abs().max().item() < 0.2                 # y = 0: held at the narrow prior's mean 0...
     assert w_on.min().item() > 0.6                        # ...y = 1: on its way to the broad prior's mean 3
     assert history.smoothed("rec")[-1] < history.smoothed("rec")[0]
+
+
+def test_transfer_moves_the_attribute_coordinate_and_keeps_the_rest():
+    # Flipping y must move x_4 (= 2 y + noise) by about +-2 and leave the noise coordinates alone. This
+    # needs the training loop to pair each x with its own y.
+    model, _, x, y = train_on_clusters(10.0, steps=400)
+    shift = model.transfer(x, y, 1 - y) - model.reconstruct(x, y)
+    sign = 1 - 2 * y[:, 0]                                  # +1 for 0 -> 1, -1 for 1 -> 0
+    moved = (shift[:, 3] * sign).mean().item()
+    assert 1.2 < moved < 2.8, moved
+    assert shift[:, [0, 1, 2, 4, 5]].abs().mean().item() < 0.5
