@@ -62,6 +62,26 @@ class CSVAE(nn.Module):
         self.register_buffer("prior_stds", torch.tensor(prior_stds, dtype=torch.float32))
         self.betas = tuple(float(b) for b in betas)
         self.adversary = Adversary(z_dim, n_attributes, adversary_hidden, adversary_lr)
+        self._start_w_posterior_at_prior(features)
+
+    @torch.no_grad()
+    def _start_w_posterior_at_prior(self, features: int) -> None:
+        """Initialise the W head so that q(w|x,y) starts near p(w|y): mean m_{y_i}, log std log s_{y_i}.
+
+        The head is linear in y, and y_i is 0 or 1, so bias = (m_0, log s_0) and a weight of
+        (m_1 - m_0, log s_1 - log s_0) on y_i reproduce the prior exactly; the weights on the image
+        features keep their random start. Same model family, but the subspaces begin in their prior
+        regions instead of having to travel there (from N(0, 1) to N(3, 1) and down to a spread of 0.1).
+        """
+        k, d = self.n_attributes, self.w_dim
+        m0, m1 = self.prior_means.tolist()
+        s0, s1 = self.prior_stds.log().tolist()
+        bias = self.head_w.bias.view(2, k, d)                       # [mean | log std] x attribute x dim
+        y_weight = self.head_w.weight[:, features:].view(2, k, d, k)
+        bias[0], bias[1] = m0, s0
+        y_weight.zero_()
+        for i in range(k):
+            y_weight[0, i, :, i], y_weight[1, i, :, i] = m1 - m0, s1 - s0
 
     @classmethod
     def for_data(cls, data_shape: tuple[int, ...], z_dim: int, n_attributes: int, w_dim: int = 2,

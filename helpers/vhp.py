@@ -70,7 +70,8 @@ class HierarchicalPrior(nn.Module):
 
     def __init__(self, latent_dim: int, zeta_dim: int | None = None, hidden: tuple[int, ...] = (256, 256),
                  conditional: nn.Module | None = None, inference: nn.Module | None = None,
-                 activation: type[nn.Module] = nn.Tanh, momentum: float = 0.99, max_rows: int = 2 ** 19):
+                 activation: type[nn.Module] = nn.Tanh, init_std: float | None = 0.1, momentum: float = 0.99,
+                 max_rows: int = 2 ** 19):
         super().__init__()
         self.latent_dim = latent_dim
         self.zeta_dim = zeta_dim or latent_dim
@@ -78,6 +79,12 @@ class HierarchicalPrior(nn.Module):
                             else mlp([self.zeta_dim, *hidden, 2 * latent_dim], activation))
         self.inference = (inference if inference is not None
                           else mlp([latent_dim, *hidden, 2 * self.zeta_dim], activation))
+        if conditional is None and init_std is not None:
+            # Start with a narrow p_Theta(z|zeta), so the prior can only cover the codes by *using* zeta.
+            # From a broad start the prior's own VAE tends to collapse: p_Theta(z|zeta) ignores zeta and the
+            # prior stays one Gaussian blob (in our tests, on a thin ring of codes, in about half the seeds).
+            with torch.no_grad():
+                self.conditional[-1].bias[latent_dim:].fill_(math.log(init_std))
         self.max_rows = max_rows          # codes x K evaluated at once; bounds memory for 5000-sample NLLs
         # Standardisation of the codes: the networks see (z - shift) / scale, and p_Theta(z|zeta) is mapped
         # back with the same affine map. Nothing else pins the size of the latent space once the prior is
@@ -85,6 +92,7 @@ class HierarchicalPrior(nn.Module):
         # shift and scale track the aggregated posterior's mean and standard deviation (`track_codes`).
         self.register_buffer("shift", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
+        self.register_buffer("tracking", torch.tensor(False))   # set by the first `track_codes`
         self.momentum = momentum
 
     def p_zeta(self) -> Independent:
@@ -106,15 +114,18 @@ class HierarchicalPrior(nn.Module):
     def track_codes(self, q: Independent) -> None:
         """Move shift/scale towards the mean/std of the aggregated posterior of this batch.
 
-        Mixture moments: mean = E_x[mu(x)], var = Var_x[mu(x)] + E_x[sigma(x)^2]. An exponential moving
-        average (weight `momentum`) keeps the prior from jumping with every batch.
+        Mixture moments: mean = E_x[mu(x)], var = Var_x[mu(x)] + E_x[sigma(x)^2]. The first call sets them
+        (a data-dependent initialisation, e.g. when REWO starts training the prior); later calls move them
+        by an exponential moving average (weight `momentum`), so the prior does not jump with every batch.
         """
         mean = q.mean.reshape(-1, self.latent_dim)
         var = q.variance.reshape(-1, self.latent_dim)
         batch_mean = mean.mean(0)
         batch_std = (mean.var(0, unbiased=False) + var.mean(0)).sqrt()
-        self.shift.lerp_(batch_mean, 1.0 - self.momentum)
-        self.scale.lerp_(batch_std, 1.0 - self.momentum)
+        weight = 1.0 - self.momentum if bool(self.tracking) else 1.0
+        self.shift.lerp_(batch_mean, weight)
+        self.scale.lerp_(batch_std, weight)
+        self.tracking.fill_(True)
 
     def log_weights(self, z: torch.Tensor, n_samples: int) -> torch.Tensor:
         """log w_k = log p_Theta(z|zeta_k) + log p(zeta_k) - log q_Phi(zeta_k|z), zeta_k ~ q_Phi(zeta|z).

@@ -232,7 +232,8 @@ def load_dsprites(split: str = "train", n: int | None = None, seed: int = 0, sto
     classes = data["latents_classes"][:, 1:].astype(np.int64)
     in_split = np.flatnonzero(split_mask(flat_index(classes, sprites.FACTOR_SIZES), split))
     rows = in_split[_subset(len(in_split), n, seed)]
-    images = data["imgs"][rows][:, None] * np.uint8(255)  # 0/1 -> 0/255
+    images = data["imgs"][rows][:, None]
+    images *= np.uint8(255)  # 0/1 -> 0/255 in place: the full file is 3 GB, a second copy would not fit on Colab
     return ArrayDataset(_pixels(images, storage, "dsprites"), name="dsprites", split=split,
                         factors=torch.from_numpy(classes[rows]), factor_names=sprites.FACTOR_NAMES,
                         factor_sizes=sprites.FACTOR_SIZES, info={"rows": rows})
