@@ -121,3 +121,14 @@ def test_rewo_keeps_the_prior_fixed_in_its_initial_phase():
           progress=False)
     assert not all(torch.equal(a, b) for a, b in zip(before, model.hierarchical_prior.parameters()))
     assert model.schedule.beta_value > 1e-3
+
+
+def test_optional_beta_bounds():
+    geco = GECO(kappa2=1.0, nu=1.0, alpha=0.0, beta_min=0.1, beta_max=5.0)
+    geco.after_step(1, {"rec": 100.0})                      # exp(-99) would take beta to ~1e-43
+    assert geco.beta_value == pytest.approx(0.1)
+    for step in range(2, 10):
+        geco.after_step(step, {"rec": 0.0})                 # delta = -1: beta grows by e per step, up to 5
+    assert geco.beta_value == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="beta_min"):
+        GECO(kappa2=1.0, nu=1.0, beta_init=0.01, beta_min=0.1)

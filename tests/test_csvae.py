@@ -192,3 +192,20 @@ def test_transfer_moves_the_attribute_coordinate_and_keeps_the_rest():
     moved = (shift[:, 3] * sign).mean().item()
     assert 1.2 < moved < 2.8, moved
     assert shift[:, [0, 1, 2, 4, 5]].abs().mean().item() < 0.5
+
+
+class _Zeros(nn.Module):
+    """Image features that are all zero, so only the head's y-weights and bias speak."""
+
+    def forward(self, x):
+        return torch.zeros(len(x), 4)
+
+
+def test_w_posterior_starts_exactly_at_the_prior_of_its_label():
+    model = CSVAE(nn.Linear(6, 6), _Zeros(), 4, nn.Linear(3 + 2 * 2, 6), z_dim=3, n_attributes=2, w_dim=2)
+    y = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    q_w = model.encode_w(torch.zeros(3, 6), y)
+    mean, std = model.prior_w_params(y)
+    torch.testing.assert_close(q_w.base_dist.loc, mean)
+    torch.testing.assert_close(q_w.base_dist.scale, std)
+    assert model.kl_w(q_w, y).abs().max().item() < 1e-5

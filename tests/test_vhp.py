@@ -122,6 +122,7 @@ def test_frozen_prior_gets_no_gradient():
     assert all(p.grad is not None for p in model.hierarchical_prior.parameters())
 
 
+@torch.no_grad()
 def test_loss_terms_are_consistent():
     torch.manual_seed(4)
     model = VHPVAE.for_data((6,), latent_dim=2, hidden=(8,), prior_hidden=(8,))
@@ -155,3 +156,50 @@ def test_prior_sampling_and_misuse():
         model.prior()
     with frozen(prior):
         assert not any(p.requires_grad for p in prior.parameters())
+
+
+@torch.no_grad()
+def test_standardisation_is_an_affine_change_of_variables():
+    # with shift m and scale s the prior is the law of m + s * z0, z0 ~ the unstandardised prior
+    prior = linear_prior(exact_posterior_net())
+    prior.shift.copy_(torch.tensor([3.0, -2.0]))
+    prior.scale.copy_(torch.tensor([2.0, 0.5]))
+    z0 = torch.randn(20, 2) * 2
+    z = prior.shift + prior.scale * z0
+    expected = marginal().log_prob(z0) - torch.log(prior.scale).sum()
+    assert torch.allclose(prior.log_prob_bound(z, 1), expected, atol=1e-4)
+
+
+@torch.no_grad()
+def test_track_codes_sets_then_averages_the_aggregated_posterior_moments():
+    prior = HierarchicalPrior(2, momentum=0.9)
+    means = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    stds = torch.tensor([[1.0, 0.5], [1.0, 0.5]])
+    q = Independent(Normal(means, stds), 1)
+    prior.track_codes(q)                                   # first call: the batch's own moments
+    assert torch.allclose(prior.shift, torch.tensor([1.0, 2.0]))
+    assert torch.allclose(prior.scale, torch.sqrt(torch.tensor([1.0 + 1.0, 1.0 + 0.25])))
+    q2 = Independent(Normal(means + 10.0, stds), 1)
+    prior.track_codes(q2)                                  # then a moving average with weight 0.1
+    assert torch.allclose(prior.shift, torch.tensor([2.0, 3.0]))
+
+
+def test_default_prior_starts_narrow():
+    prior = HierarchicalPrior(3, 4, hidden=(8,), init_std=0.1)
+    assert torch.allclose(prior.conditional[-1].bias[3:], torch.full((3,), math.log(0.1)))
+    with torch.no_grad():
+        prior.conditional[-1].weight.zero_()
+        assert torch.allclose(prior.p_z_given_zeta(torch.randn(5, 4)).stddev, torch.full((5, 3), 0.1))
+
+
+def test_vhp_tracks_codes_only_while_the_prior_trains():
+    torch.manual_seed(7)
+    model = VHPVAE.for_data((6,), latent_dim=2, hidden=(8,), prior_hidden=(8,), n_prior_samples=3)
+    x = (torch.rand(16, 6) > 0.5).float()
+    model.loss(x, train_prior=False)
+    assert not bool(model.hierarchical_prior.tracking)
+    model.loss(x, train_prior=True)
+    assert bool(model.hierarchical_prior.tracking)
+    with torch.no_grad():
+        q = model.encode(x)
+    assert torch.allclose(model.hierarchical_prior.shift, q.mean.mean(0), atol=1e-5)
