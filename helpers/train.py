@@ -167,7 +167,8 @@ def train(model: nn.Module, data, *, steps: int, batch_size: int = 128, lr: floa
     else:
         bar = None
     for step in range(start + 1, steps + 1):
-        batch = tuple(t[sampler.next_indices()].to(device) for t in tensors)
+        indices = sampler.next_indices()  # one draw for all tensors: x and its y stay paired
+        batch = tuple(t[indices].to(device) for t in tensors)
         terms = loss_fn(model, batch)
         values = {name: float(value.detach()) if torch.is_tensor(value) else float(value)
                   for name, value in terms.items()}

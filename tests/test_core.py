@@ -222,3 +222,14 @@ def test_seed_everything_makes_draws_repeatable():
     seed_everything(3); a = torch.randn(5)
     seed_everything(3); b = torch.randn(5)
     assert torch.equal(a, b)
+
+
+def test_tuple_batches_keep_examples_paired():
+    x = torch.arange(40.0).reshape(20, 2)
+    y = x[:, :1] * 10  # y is a function of x: any mispairing shows
+
+    def loss_fn(model, batch):
+        xb, yb = batch
+        assert torch.equal(yb, xb[:, :1] * 10)
+        return {"loss": (model(xb) - yb).pow(2).mean()}
+    train(nn.Linear(2, 1), (x, y), steps=12, batch_size=6, loss_fn=loss_fn, progress=False)
