@@ -35,7 +35,7 @@ from torch import nn
 from torch.distributions import Independent, Normal
 from torch.func import functional_call
 
-from .likelihoods import BernoulliLikelihood, make_likelihood
+from .likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
 from .nets import decoder_for, encoder_for, mlp
 
 PENALTIES = ("entropy", "cross-entropy")
@@ -130,12 +130,6 @@ def _as_likelihood(likelihood) -> nn.Module:
     return make_likelihood(likelihood) if isinstance(likelihood, str) else likelihood
 
 
-def _gaussian(params: torch.Tensor) -> Independent:
-    """Split an encoder's output into mean and log standard deviation: a diagonal Gaussian per example."""
-    mean, log_std = params.chunk(2, dim=-1)
-    return Independent(Normal(mean, log_std.clamp(-12.0, 6.0).exp()), 1)
-
-
 class ConditionalVAE(nn.Module):
     """CVAE, eq. (1): q_phi(z|x,y), p_theta(x|z,y), p(z) = N(0, I).
 
@@ -177,7 +171,7 @@ class ConditionalVAE(nn.Module):
             if y is None:
                 raise ValueError("this CVAE's encoder is q(z|x,y): pass the attributes y too")
             h = torch.cat([h, self._check(y)], dim=-1)
-        return _gaussian(self.head(h))
+        return diagonal_gaussian(self.head(h))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.distributions.Distribution:
         """p(x|z,y): the decoder reads z and the attributes side by side."""

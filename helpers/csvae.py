@@ -30,8 +30,8 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .conditional import Adversary, _as_likelihood, _gaussian, binary_entropy
-from .likelihoods import BernoulliLikelihood, gaussian_kl
+from .conditional import Adversary, _as_likelihood, binary_entropy
+from .likelihoods import BernoulliLikelihood, diagonal_gaussian, gaussian_kl
 from .nets import decoder_for, encoder_for
 
 
@@ -108,11 +108,11 @@ class CSVAE(nn.Module):
     # --- the distributions ------------------------------------------------------------------------
     def encode_z(self, x: torch.Tensor) -> Independent:
         """q(z|x): the encoder of Z never sees y."""
-        return _gaussian(self.encoder_z(x))
+        return diagonal_gaussian(self.encoder_z(x))
 
     def encode_w(self, x: torch.Tensor, y: torch.Tensor) -> Independent:
         """q(w|x,y) over all k subspaces, flattened to k * w_dim (attribute i owns entries i*w_dim ... )."""
-        return _gaussian(self.head_w(torch.cat([self.encoder_w(x), self._check(y)], dim=-1)))
+        return diagonal_gaussian(self.head_w(torch.cat([self.encoder_w(x), self._check(y)], dim=-1)))
 
     def prior_w_params(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of p(w|y) = prod_i p(w_i|y_i), each batch x (k * w_dim)."""

@@ -23,7 +23,7 @@ from torch.distributions import Independent, Normal
 from .likelihoods import make_likelihood
 from .nets import decoder_for, encoder_for, mlp
 from .vae import VAE
-from .vhp import diagonal_gaussian
+from .likelihoods import diagonal_gaussian
 
 
 def iwae_objective(log_w: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,15 @@ class GaussianLikelihood(nn.Module):
         return mean
 
 
+def diagonal_gaussian(params: torch.Tensor, min_log_std: float = -12.0, max_log_std: float = 6.0) -> Independent:
+    """Split a network's output into (mean, log std) and make the diagonal Gaussian they describe.
+
+    The clamp keeps one bad batch from overflowing exp(); the range is far beyond what training uses.
+    """
+    mean, log_std = params.chunk(2, dim=-1)
+    return Independent(Normal(mean, log_std.clamp(min_log_std, max_log_std).exp()), 1)
+
+
 def make_likelihood(name: str, **options) -> nn.Module:
     """'bernoulli', 'gaussian' (fixed sigma) or 'gaussian-learned'."""
     if name == "bernoulli":

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .likelihoods import BernoulliLikelihood, make_likelihood
+from .likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
 from .nets import decoder_for, encoder_for
 
 
@@ -46,9 +46,7 @@ class VAE(nn.Module):
     # --- the two distributions the encoder and decoder define -------------------------------
     def encode(self, x: torch.Tensor) -> Independent:
         """q_phi(z|x), a diagonal Gaussian per example."""
-        mean, log_std = self.encoder(x).chunk(2, dim=-1)
-        # Clamp so one bad batch cannot make exp() overflow; the range is far beyond what training uses.
-        return Independent(Normal(mean, log_std.clamp(-12.0, 6.0).exp()), 1)
+        return diagonal_gaussian(self.encoder(x))  # encoder output = (mean, log standard deviation)
 
     def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
         """p_theta(x|z) for a batch of codes."""

@@ -31,15 +31,9 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .likelihoods import BernoulliLikelihood, GaussianLikelihood, make_likelihood
+from .likelihoods import BernoulliLikelihood, GaussianLikelihood, diagonal_gaussian, make_likelihood
 from .nets import decoder_for, encoder_for, mlp
 from .vae import VAE
-
-
-def diagonal_gaussian(params: torch.Tensor, min_log_std: float = -12.0, max_log_std: float = 6.0) -> Independent:
-    """Split a network's output into (mean, log std) and make the diagonal Gaussian they describe."""
-    mean, log_std = params.chunk(2, dim=-1)
-    return Independent(Normal(mean, log_std.clamp(min_log_std, max_log_std).exp()), 1)
 
 
 @contextmanager
