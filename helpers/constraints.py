@@ -16,7 +16,7 @@ and the two methods differ only in how beta moves after each step. With delta = 
     REWO   beta_t   = beta_{t-1} exp(nu f_beta(beta_{t-1}, delta; tau) delta),
            f_beta(beta, delta; tau) = (1 - H(delta)) tanh(tau (beta - 1)) - H(delta)
 
-(source: 004_f8c3477d14c74dcb.txt, "Optimisation"). So GECO is REWO with f_beta = -1: when the
+(Klushyn et al., "Learning Hierarchical Priors in VAEs", NeurIPS 2019, arXiv:1905.04982, Sec. 3). So GECO is REWO with f_beta = -1: when the
 constraint holds (delta < 0) GECO keeps raising beta past 1, while REWO's tanh factor stops it at
 beta = 1, where the loss is the negative ELBO.
 
@@ -125,21 +125,25 @@ class ConstraintSchedule(nn.Module):
 
     def loss_fn(self, model: nn.Module, batch) -> dict:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        terms = model.loss(x, beta=self.beta_value, **self.loss_options())
-        terms["beta"] = torch.tensor(self.beta_value)   # logged in the History next to the loss terms
+        # beta stays a tensor on the device: reading it as a float every step would make the CPU wait
+        terms = model.loss(x, beta=self.beta.detach().clone(), **self.loss_options())
+        terms["beta"] = self.beta.detach().clone()   # logged in the History next to the loss terms
         return terms
 
-    def observe(self, constraint: float) -> None:
-        """Fold one minibatch's C into the moving average."""
-        avg = float(self.constraint_avg)
-        self.constraint_avg.fill_(moving_average(None if math.isnan(avg) else avg, float(constraint), self.alpha))
+    def observe(self, constraint) -> None:
+        """Fold one minibatch's C into the moving average (tensor ops: no wait for the GPU)."""
+        c = torch.as_tensor(constraint, dtype=torch.float64, device=self.constraint_avg.device)
+        avg = self.constraint_avg
+        # moving_average(): the first value starts the average, then C_ma <- alpha C_ma + (1 - alpha) C
+        self.constraint_avg.copy_(torch.where(torch.isnan(avg), c, self.alpha * avg + (1.0 - self.alpha) * c))
         self.steps += 1
 
     def update_beta(self) -> None:
         raise NotImplementedError
 
-    def set_beta(self, value: float) -> None:
-        self.beta.fill_(min(max(float(value), self.beta_min), self.beta_max))
+    def set_beta(self, value) -> None:
+        value = torch.as_tensor(value, dtype=torch.float64, device=self.beta.device)
+        self.beta.copy_(value.clamp(self.beta_min, self.beta_max))
 
     def after_step(self, step: int, terms: dict) -> None:
         """Hook for `train(after_step=...)`: read C from the step's terms, then move beta."""
@@ -166,7 +170,8 @@ class GECO(ConstraintSchedule):
         return 1.0 / self.beta_value
 
     def update_beta(self) -> None:
-        self.set_beta(geco_beta_step(self.beta_value, self.delta, self.nu))
+        # geco_beta_step() on tensors: beta_t = beta_{t-1} exp(-nu (C_ma - kappa^2))
+        self.set_beta(self.beta * torch.exp(-self.nu * (self.constraint_avg - self.kappa2)))
 
 
 class REWO(ConstraintSchedule):
@@ -184,17 +189,34 @@ class REWO(ConstraintSchedule):
         self.tau = float(tau)
         self.register_buffer("initial_phase", torch.tensor(True))
         self.register_buffer("switch_step", torch.tensor(-1, dtype=torch.long))
+        self._initial_phase_cache: bool | None = None
 
     def loss_options(self) -> dict:
-        return {"train_prior": not bool(self.initial_phase)}
+        return {"train_prior": not self.in_initial_phase()}
+
+    def in_initial_phase(self) -> bool:
+        """The phase, known on the host. Read from the buffer while in the first phase (one small wait
+        per step, for the few hundred steps it lasts); once over, never again."""
+        if self._initial_phase_cache is not False:
+            self._initial_phase_cache = bool(self.initial_phase)
+        return self._initial_phase_cache
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._initial_phase_cache = None   # a loaded checkpoint may be in either phase
 
     def update_beta(self) -> None:
-        if bool(self.initial_phase):
-            if self.delta < 0:                      # C_ma < kappa^2: the reconstruction is good enough
+        delta = self.constraint_avg - self.kappa2
+        if self.in_initial_phase():
+            if bool(delta < 0):                     # C_ma < kappa^2: the reconstruction is good enough
                 self.initial_phase.fill_(False)
-                self.switch_step.fill_(int(self.steps))
+                self._initial_phase_cache = False
+                self.switch_step.copy_(self.steps)
             return                                  # beta stays at beta_init during the initial phase
-        self.set_beta(rewo_beta_step(self.beta_value, self.delta, self.nu, self.tau))
+        # rewo_beta_step() on tensors: beta_t = beta_{t-1} exp[nu f_beta(beta_{t-1}, delta; tau) delta],
+        # f_beta = (1 - H(delta)) tanh(tau (beta - 1)) - H(delta)
+        f = torch.where(delta > 0, -torch.ones_like(delta), torch.tanh(self.tau * (self.beta - 1.0)))
+        self.set_beta(self.beta * torch.exp(self.nu * f * delta))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", tau={self.tau}, initial_phase={bool(self.initial_phase)}"

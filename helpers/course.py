@@ -175,23 +175,34 @@ def write_student_version(path: Path, out_dir: Path) -> Path:
     return target
 
 
-def run_notebook(path: Path, out: Path, profile: str) -> dict:
-    """Execute one notebook with papermill; return its row of the receipts table."""
+def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None, smoke: bool = False,
+                 env: dict[str, str] | None = None, html: bool = True) -> dict:
+    """Execute one notebook with papermill (parameters PROFILE, SMOKE and, if given, SEED); return its
+    row of the receipts table. `env` adds environment variables for the kernel (e.g. COURSE_DATA_DIR)."""
     import papermill
 
     out.mkdir(parents=True, exist_ok=True)
-    executed = out / path.name
-    receipt_path = out / f"{path.stem}.receipt.json"
+    tag = ("" if seed is None else f".seed{seed}") + (f".{profile}-smoke" if smoke else "")
+    executed = out / f"{path.stem}{tag}.ipynb"
+    receipt_path = out / f"{path.stem}{tag}.receipt.json"
     receipt_path.unlink(missing_ok=True)
-    env_before = {k: os.environ.get(k) for k in (RECEIPT_ENV, "COURSE_QUIET", "COURSE_PROFILE", "OMP_NUM_THREADS")}
-    os.environ.update({RECEIPT_ENV: str(receipt_path.resolve()), "COURSE_QUIET": "1", "COURSE_PROFILE": profile})
-    if profile == "quick" and env_before["OMP_NUM_THREADS"] is None:
-        # The quick profile's small models run fastest single-threaded on a small CPU (measured 3-10x).
-        os.environ["OMP_NUM_THREADS"] = "1"
+    settings = {RECEIPT_ENV: str(receipt_path.resolve()), "COURSE_QUIET": "1", "COURSE_PROFILE": profile,
+                "COURSE_SMOKE": "1" if smoke else "0", **(env or {})}
+    if profile == "quick" or smoke:
+        # The quick profile's small models run fastest single-threaded on a small CPU (measured 3-10x),
+        # and it lets several notebooks run side by side, one per core.
+        settings.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+    env_before = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    parameters = {"PROFILE": profile, "SMOKE": bool(smoke)}
+    if seed is not None:
+        parameters["SEED"] = int(seed)
     start, status, error = time.perf_counter(), "ok", None
     try:
-        papermill.execute_notebook(str(path), str(executed), parameters={"PROFILE": profile},
-                                   cwd=str(path.parent), kernel_name="python3", progress_bar=False)
+        with _quiet_kernel_warnings():
+            papermill.execute_notebook(str(path), str(executed), parameters=parameters,
+                                       cwd=str(path.parent), kernel_name="python3", progress_bar=False,
+                                       log_output=False)
     except Exception as exc:  # a failed notebook is reported in the table; the run goes on
         status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
@@ -201,13 +212,38 @@ def run_notebook(path: Path, out: Path, profile: str) -> dict:
             else:
                 os.environ[key] = value
     seconds = time.perf_counter() - start
-    if executed.exists():
+    if executed.exists() and html:
         _render_html(executed)
     numbers = json.loads(receipt_path.read_text()) if receipt_path.exists() else {}
     if status == "ok" and not numbers:
         status, error = "failed", "the notebook recorded no receipt (call helpers.course.record in its last cell)"
-    return {"notebook": path.stem, "profile": profile, "seconds": round(seconds, 1), "status": status,
-            "error": error, "numbers": numbers}
+    return {"notebook": path.stem, "profile": profile, "seed": seed, "smoke": bool(smoke),
+            "seconds": round(seconds, 1), "status": status, "error": error, "numbers": numbers,
+            "executed": str(executed)}
+
+
+class _quiet_kernel_warnings:
+    """Silence the warnings a kernel start prints that say nothing to a learner (jupyter_client's
+    "running over TCP without encryption" on a local kernel, and deprecation notices)."""
+
+    def __enter__(self):
+        import logging
+        import warnings
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*without encryption.*")
+        self._loggers = {name: logging.getLogger(name).level for name in ("papermill", "traitlets", "nbclient")}
+        for name in self._loggers:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+        for name, level in self._loggers.items():
+            logging.getLogger(name).setLevel(level)
+        self._catch.__exit__(*exc)
+        return False
 
 
 def _render_html(executed: Path) -> None:

@@ -1,25 +1,53 @@
-"""Profiles, devices and seeds: the three things every notebook sets up first."""
+"""Profiles, devices, seeds and checkpoints: the things every notebook sets up first.
+
+Three profiles (COURSE.md, "Profiles"):
+
+- ``quick``: embedded data sets, CPU-sized models; at most 3 minutes per notebook on a 2-core CPU.
+- ``gpu``: the papers' data sets and architectures with step counts cut so that a notebook finishes in
+  at most 20 minutes on a free Colab GPU (T4). The default whenever a GPU is present.
+- ``paper``: the papers' full settings (hours; opt-in; checkpointed and resumable).
+
+``SMOKE`` keeps a profile's data sets, architectures and code paths but caps every size (steps,
+sample counts, data sizes) so that a run takes seconds: CI runs the ``gpu`` and ``paper`` paths that
+way on the CPU. Each notebook states its caps next to its profile table.
+"""
 from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
-#: The two run profiles of the course (see COURSE.md, "Profiles").
-PROFILES = ("quick", "paper")
+#: The run profiles of the course, cheapest first.
+PROFILES = ("quick", "gpu", "paper")
+PROFILE_COSTS = {
+    "quick": "embedded data on a CPU, at most 3 minutes per notebook on 2 cores",
+    "gpu": "the papers' data sets and architectures, cut to at most 20 minutes per notebook on a free Colab GPU (T4)",
+    "paper": "the papers' full settings: hours on a GPU, checkpointed and resumable",
+}
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def resolve_profile(profile: str | None = None) -> str:
-    """Return the profile to run: the argument, else `COURSE_PROFILE`, else quick on CPU / paper on GPU."""
+    """The profile to run: the argument, else `COURSE_PROFILE`, else quick on a CPU and gpu on a GPU."""
     if profile is None or profile == "":
-        profile = os.environ.get("COURSE_PROFILE") or ("paper" if torch.cuda.is_available() else "quick")
+        profile = os.environ.get("COURSE_PROFILE") or ("gpu" if torch.cuda.is_available() else "quick")
     profile = str(profile).strip().lower()
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)} "
                          "(set it with PROFILE=... or the COURSE_PROFILE environment variable)")
     return profile
+
+
+def resolve_smoke(smoke: bool | str | None = None) -> bool:
+    """Whether this is a smoke run: the argument, else the environment variable `COURSE_SMOKE`."""
+    if smoke is None or smoke == "":
+        smoke = os.environ.get("COURSE_SMOKE", "")
+    if isinstance(smoke, str):
+        return smoke.strip().lower() in _TRUE
+    return bool(smoke)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -42,14 +70,61 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def pick_profile_values(table: dict, profile: str) -> dict:
-    """Select one column of a notebook's profile table: {name: {"quick": a, "paper": b}} -> {name: value}."""
+def cap(value, limit):
+    """A size cut down for a smoke run: min(value, limit); None ("all of it") becomes the limit.
+
+    Lists and tuples are cut to their first `limit` entries when `limit` is an int and the value holds
+    strings (e.g. the data sets of a table); anything else keeps its value.
+    """
+    if value is None:
+        return limit
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and isinstance(limit, (int, float)):
+        return type(value)(min(value, limit))
+    if isinstance(value, (list, tuple)) and isinstance(limit, int) and all(isinstance(v, str) for v in value):
+        return type(value)(value[:limit])
+    return limit if limit is not None else value
+
+
+def pick_profile_values(table: dict, profile: str, smoke: bool = False, caps: dict | None = None) -> dict:
+    """Select one column of a notebook's profile table, capped by `caps` in a smoke run.
+
+    table: {name: {"quick": a, "gpu": b, "paper": c}}  ->  {name: value}.
+    caps:  {name: limit}, applied only when `smoke` is true (see `cap`).
+    """
     profile = resolve_profile(profile)
-    return {name: values[profile] for name, values in table.items()}
+    missing = [name for name, values in table.items() if profile not in values]
+    if missing:
+        raise KeyError(f"the profile table has no {profile!r} column for {', '.join(missing)}")
+    values = {name: column[profile] for name, column in table.items()}
+    unknown = sorted(set(caps or {}) - set(values))
+    if unknown:
+        raise KeyError(f"smoke caps name sizes the table does not have: {', '.join(unknown)}")
+    if smoke:
+        values.update({name: cap(values[name], limit) for name, limit in (caps or {}).items()})
+    return values
 
 
-def describe(profile: str, device: torch.device) -> str:
+def checkpoint_dir(notebook: str, profile: str, smoke: bool = False) -> Path | None:
+    """Where a notebook's training runs checkpoint: None in quick (runs take seconds), else
+    `$COURSE_CHECKPOINT_DIR/<notebook>-<profile>[-smoke]` (default folder: checkpoints/ beside the
+    notebook). One folder per profile, so a gpu run never resumes from a paper run's files."""
+    if profile == "quick":
+        return None
+    root = Path(os.environ.get("COURSE_CHECKPOINT_DIR") or "checkpoints")
+    return root / f"{notebook}-{profile}{'-smoke' if smoke else ''}"
+
+
+def describe(profile: str, device: torch.device, smoke: bool = False) -> str:
     """One line of versions for a notebook's setup cell, so a receipt says what it ran on."""
     import platform
-    return (f"profile={profile} device={device} python={platform.python_version()} "
-            f"torch={torch.__version__} numpy={np.__version__}")
+    return (f"profile={profile}{' (SMOKE: sizes capped)' if smoke else ''} device={device} "
+            f"python={platform.python_version()} torch={torch.__version__} numpy={np.__version__}")
+
+
+def use_course_style() -> None:
+    """The course's one figure style (seaborn's), set once in each notebook's setup cell."""
+    import seaborn as sns
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
+                  rc={"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 10, "image.cmap": "viridis"})

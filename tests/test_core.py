@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -11,8 +12,8 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 from helpers.likelihoods import BernoulliLikelihood, GaussianLikelihood, gaussian_kl, make_likelihood, monte_carlo_kl
 from helpers.nets import conv_decoder_64, conv_encoder_64, count_parameters, decoder_for, encoder_for
-from helpers.runtime import resolve_profile, seed_everything
-from helpers.train import NonFiniteLossError, train
+from helpers.runtime import cap, checkpoint_dir, pick_profile_values, resolve_profile, resolve_smoke, seed_everything
+from helpers.train import BatchSampler, NonFiniteLossError, train
 from helpers.vae import VAE
 
 
@@ -211,11 +212,43 @@ def test_nan_guard_names_the_term_and_the_step():
 def test_profile_resolution(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "paper")
     assert resolve_profile(None) == "paper"
-    assert resolve_profile("quick") == "quick"
+    assert resolve_profile("quick") == "quick" and resolve_profile(" GPU ") == "gpu"
     monkeypatch.delenv("COURSE_PROFILE")
-    assert resolve_profile(None) == ("paper" if torch.cuda.is_available() else "quick")
-    with pytest.raises(ValueError, match="quick, paper"):
+    assert resolve_profile(None) == ("gpu" if torch.cuda.is_available() else "quick")
+    with pytest.raises(ValueError, match="quick, gpu, paper"):
         resolve_profile("fast")
+
+
+def test_smoke_flag_from_argument_or_environment(monkeypatch):
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
+    assert resolve_smoke(None) is False and resolve_smoke(True) is True
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    assert resolve_smoke(None) is True and resolve_smoke(False) is False
+
+
+def test_profile_table_column_and_smoke_caps():
+    table = {"steps": {"quick": 100, "gpu": 5000, "paper": 300_000},
+             "n_train": {"quick": 500, "gpu": None, "paper": None},
+             "datasets": {"quick": ["digits"], "gpu": ["mnist", "omniglot"], "paper": ["mnist", "omniglot"]},
+             "lr": {"quick": 1e-3, "gpu": 1e-3, "paper": 5e-4}}
+    caps = {"steps": 8, "n_train": 64, "datasets": 1}
+    assert pick_profile_values(table, "gpu") == {"steps": 5000, "n_train": None,
+                                                 "datasets": ["mnist", "omniglot"], "lr": 1e-3}
+    assert pick_profile_values(table, "gpu", smoke=True, caps=caps) == {"steps": 8, "n_train": 64,
+                                                                        "datasets": ["mnist"], "lr": 1e-3}
+    assert pick_profile_values(table, "quick", smoke=False, caps=caps)["steps"] == 100
+    assert cap(3, 8) == 3 and cap(None, 8) == 8 and cap(2.5, 1) == 1.0
+    with pytest.raises(KeyError, match="no 'gpu' column for a"):
+        pick_profile_values({"a": {"quick": 1, "paper": 2}}, "gpu")
+    with pytest.raises(KeyError, match="caps name sizes the table does not have: b"):
+        pick_profile_values({"a": {"quick": 1, "gpu": 1, "paper": 2}}, "gpu", smoke=True, caps={"b": 1})
+
+
+def test_checkpoint_folders_are_per_profile(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
+    assert checkpoint_dir("00", "quick") is None
+    assert checkpoint_dir("00", "gpu") == tmp_path / "00-gpu"
+    assert checkpoint_dir("00", "paper", smoke=True) == tmp_path / "00-paper-smoke"
 
 
 def test_seed_everything_makes_draws_repeatable():
@@ -233,3 +266,35 @@ def test_tuple_batches_keep_examples_paired():
         assert torch.equal(yb, xb[:, :1] * 10)
         return {"loss": (model(xb) - yb).pow(2).mean()}
     train(nn.Linear(2, 1), (x, y), steps=12, batch_size=6, loss_fn=loss_fn, progress=False)
+
+
+def test_logging_in_blocks_gives_the_same_history_and_hooks_see_tensors():
+    seen = []
+    histories = []
+    for log_every in (1, 7, 100):
+        torch.manual_seed(0)
+        model = VAE.for_data((4,), latent_dim=2, hidden=(8,))
+        hook = (lambda step, terms: seen.append(type(terms["loss"]))) if log_every == 7 else None
+        histories.append(train(model, torch.rand(50, 4), steps=23, batch_size=10, progress=False,
+                               log_every=log_every, after_step=hook))
+    assert len(histories[0]) == 23 and all(h.terms == histories[0].terms for h in histories)
+    assert seen and all(t is torch.Tensor for t in seen)
+
+
+def test_train_matches_a_bare_pytorch_loop():
+    """train() adds bookkeeping, not arithmetic: the same batches and updates as a plain loop."""
+    x = torch.rand(60, 4)
+    torch.manual_seed(1)
+    model = VAE.for_data((4,), latent_dim=2, hidden=(8,))
+    bare = VAE.for_data((4,), latent_dim=2, hidden=(8,))
+    bare.load_state_dict(model.state_dict())
+    history = train(model, x, steps=12, batch_size=20, seed=5, progress=False)
+    sampler, optimizer, losses = BatchSampler(60, 20, seed=5), torch.optim.Adam(bare.parameters(), lr=1e-3), []
+    torch.manual_seed(5)
+    for _ in range(12):
+        loss = bare.loss(x[sampler.next_indices()])["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.allclose(history["loss"], losses, rtol=1e-6)
