@@ -1,5 +1,5 @@
-# Two commands: `make course` runs every notebook, `make test` runs the test suite.
-# Each sets up its own virtual environment on first use (Python 3.10+ needed as `python3`).
+# Three commands: `make course` runs every notebook, `make test` runs the test suite, `make lab` opens
+# JupyterLab. Each sets up its own virtual environment on first use (Python 3.10+ needed as `python3`).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -7,22 +7,32 @@ STAMP  := $(VENV)/.course-installed
 PROFILE ?=
 ONLY   ?=
 OUT    ?= build
+JOBS   ?=
+# pip -qq: errors only (no notices about pip versions or index locations). editable_mode=compat: the
+# repository on sys.path, so new helpers modules are found without reinstalling (and no setuptools
+# notice about editable installs).
+PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: course test setup clean
+.PHONY: course test lab setup clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[torch,test]"
+	$(PIP) --upgrade pip
+	$(PIP) -e ".[torch,test]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 course: $(STAMP)
-	$(PY) -m helpers.course run $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) --out $(OUT)
+	$(PY) -m helpers.course run $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS)) --out $(OUT)
 
+# Notebook runs spread over the cores (pytest-xdist); a notebook's nbval cells stay on one worker.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(if $(JOBS),$(JOBS),auto) --dist loadgroup
+
+lab: $(STAMP)
+	$(PIP) -e ".[torch,test,lab]" --config-settings editable_mode=compat
+	$(PY) -m jupyter lab notebooks/
 
 clean:
 	rm -rf $(OUT) .pytest_cache

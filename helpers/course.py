@@ -6,10 +6,13 @@ In a notebook, the last cell records its key numbers:
     record("nll_vae", 91.3)
 
 The runner (`make course`, or `python -m helpers.course run`) executes every notebook with
-papermill, writes the executed notebooks, HTML renderings and `receipts.json` into `build/`,
-and prints a table of notebook, profile, wall time, status and key numbers.
+papermill, several at a time (`--jobs`, default one per core for CPU runs), writes the executed
+notebooks, HTML renderings and `receipts.json` into `build/`, prints one line per notebook as it
+finishes, then a table of notebook, profile, wall time, status and key numbers.
 
 Other commands, for course authors:
+    python -m helpers.course seeds --only 00 --seeds 0 1 2 3 4 [--jobs J]
+        run notebooks over seeds; write the spread of every receipt number to results/seeds/.
     python -m helpers.course strip NOTEBOOK [--from EXECUTED]
         remove outputs, keeping (from EXECUTED, if given) those of `# NBVAL_CHECK_OUTPUT` cells.
     python -m helpers.course student NOTEBOOK [--out FOLDER]
@@ -202,7 +205,7 @@ def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None
         with _quiet_kernel_warnings():
             papermill.execute_notebook(str(path), str(executed), parameters=parameters,
                                        cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                                       log_output=False)
+                                       log_output=False, km=_local_kernel_manager())
     except Exception as exc:  # a failed notebook is reported in the table; the run goes on
         status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
@@ -220,6 +223,17 @@ def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None
     return {"notebook": path.stem, "profile": profile, "seed": seed, "smoke": bool(smoke),
             "seconds": round(seconds, 1), "status": status, "error": error, "numbers": numbers,
             "executed": str(executed)}
+
+
+def _local_kernel_manager():
+    """A kernel that talks over local sockets (IPC) where the OS has them: a TCP kernel prints a warning
+    about unencrypted traffic that only alarms a learner, since nothing leaves the machine."""
+    from jupyter_client.manager import KernelManager
+    if os.name != "posix":
+        return KernelManager(kernel_name="python3")
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="course-kernel-")
+    return KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "ipc"))
 
 
 class _quiet_kernel_warnings:
@@ -266,32 +280,75 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run(profile: str | None = None, only: list[str] | None = None, out: str | Path = "build",
-        folder: str | Path = NOTEBOOK_DIR) -> int:
-    """Run the selected notebooks; print the table; return the exit code (0 when all passed)."""
+def _run_one(args) -> dict:
+    path, out, profile, seed, smoke = args
+    return run_notebook(Path(path), Path(out), profile, seed=seed, smoke=smoke)
+
+
+def run_many(jobs_list: list[tuple], jobs: int) -> list[dict]:
+    """Run (path, out, profile, seed, smoke) tuples, `jobs` at a time, one line per finished notebook.
+    Rows come back in the order of `jobs_list`, whatever order they finished in."""
+    rows: dict[int, dict] = {}
+
+    def report(row):
+        seed = "" if row["seed"] is None else f" seed {row['seed']}"
+        print(f"  {row['notebook']} ({row['profile']}{seed}): {row['status']} in {row['seconds']:.0f} s"
+              + (f" - {row['error']}" if row["error"] else ""), flush=True)
+
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for i, job in enumerate(jobs_list):
+            rows[i] = _run_one(job)
+            report(rows[i])
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_one, job): i for i, job in enumerate(jobs_list)}
+            for future in as_completed(futures):
+                rows[futures[future]] = future.result()
+                report(rows[futures[future]])
+    return [rows[i] for i in range(len(jobs_list))]
+
+
+def _checked_notebooks(profile, only, folder):
+    """(profile, notebooks) or an exit code after printing what is wrong."""
     try:
         profile = resolve_profile(profile)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 2, None
     try:
         notebooks = select_notebooks(only, Path(folder))
     except SystemExit as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return 2, None
     if not notebooks:
         print(f"error: no notebooks found in {folder}", file=sys.stderr)
-        return 2
+        return 2, None
     missing = [nb.name for nb in notebooks if not has_parameters_cell(nb)]
     if missing:
         print(f"error: {', '.join(missing)} has no cell tagged 'parameters' (papermill needs one to set PROFILE)",
               file=sys.stderr)
-        return 2
+        return 2, None
+    return profile, notebooks
+
+
+def default_jobs() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def run(profile: str | None = None, only: list[str] | None = None, out: str | Path = "build",
+        folder: str | Path = NOTEBOOK_DIR, jobs: int | None = None, smoke: bool = False) -> int:
+    """Run the selected notebooks, `jobs` at a time; print the table; return 0 when all passed."""
+    profile, notebooks = _checked_notebooks(profile, only, folder)
+    if notebooks is None:
+        return profile
     out = Path(out)
-    rows = []
-    for nb in notebooks:
-        print(f"running {nb.name} ({profile}) ...", flush=True)
-        rows.append(run_notebook(nb, out, profile))
+    jobs = jobs or (default_jobs() if profile == "quick" or smoke else 1)  # one GPU: one notebook at a time
+    print(f"running {len(notebooks)} notebook(s), profile {profile}{' (smoke)' if smoke else ''}, "
+          f"{min(jobs, len(notebooks))} at a time ...", flush=True)
+    rows = run_many([(str(nb), str(out), profile, None, smoke) for nb in notebooks], jobs)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "receipts.json").write_text(json.dumps({r["notebook"]: r for r in rows}, indent=2))
     print()
     print(format_table(rows))
@@ -299,15 +356,89 @@ def run(profile: str | None = None, only: list[str] | None = None, out: str | Pa
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
+# --- seed sweeps ---------------------------------------------------------------------------------
+def summarise_seeds(rows: list[dict]) -> list[dict]:
+    """Per numeric receipt entry: mean, sd (n - 1), min, max over the seeds, and every seed's value."""
+    import statistics
+    keys = []
+    for row in rows:
+        keys += [k for k, v in row["numbers"].items() if isinstance(v, (int, float)) and k not in keys]
+    summary = []
+    for key in keys:
+        values = {row["seed"]: float(row["numbers"][key]) for row in rows
+                  if isinstance(row["numbers"].get(key), (int, float))}
+        numbers = list(values.values())
+        summary.append({"key": key, "n": len(numbers), "mean": statistics.fmean(numbers),
+                        "sd": statistics.stdev(numbers) if len(numbers) > 1 else 0.0,
+                        "min": min(numbers), "max": max(numbers), "values": values})
+    return summary
+
+
+def write_seed_summary(summary: list[dict], seeds: list[int], stem: Path, title: str) -> None:
+    """`stem`.csv and `stem`.md: one row per receipt entry, its spread and each seed's value."""
+    import csv
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    header = ["key", "n", "mean", "sd", "min", "max", *[f"seed_{s}" for s in seeds]]
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for r in summary:
+            writer.writerow([r["key"], r["n"], *(f"{r[k]:.6g}" for k in ("mean", "sd", "min", "max")),
+                             *(f"{r['values'][s]:.6g}" if s in r["values"] else "" for s in seeds)])
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in summary:
+        cells = [r["key"], str(r["n"]), *(f"{r[k]:.4g}" for k in ("mean", "sd", "min", "max")),
+                 *(f"{r['values'][s]:.4g}" if s in r["values"] else "" for s in seeds)]
+        lines.append("| " + " | ".join(cells) + " |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def seeds(only: list[str] | None, seed_list: list[int], profile: str | None = "quick", jobs: int | None = None,
+          out: str | Path = "build/seeds", results: str | Path = REPO_ROOT / "results",
+          folder: str | Path = NOTEBOOK_DIR) -> int:
+    """Run each selected notebook once per seed (papermill SEED) and write the receipts' spread to
+    results/seeds/<notebook>_<profile>.csv and .md."""
+    profile, notebooks = _checked_notebooks(profile, only, folder)
+    if notebooks is None:
+        return profile
+    jobs = jobs or default_jobs()
+    print(f"running {len(notebooks)} notebook(s) x {len(seed_list)} seeds, profile {profile}, {jobs} at a time ...",
+          flush=True)
+    job_list = [(str(nb), str(out), profile, s, False) for nb in notebooks for s in seed_list]
+    rows = run_many(job_list, jobs)
+    failed = [r for r in rows if r["status"] != "ok"]
+    for nb in notebooks:
+        mine = [r for r in rows if r["notebook"] == nb.stem and r["status"] == "ok"]
+        if not mine:
+            continue
+        stem = Path(results) / "seeds" / f"{nb.stem}_{profile}"
+        title = (f"{nb.stem}: {profile} profile over seeds {', '.join(map(str, seed_list))} "
+                 f"(`python -m helpers.course seeds --only {nb.stem.split('_')[0]} --seeds {' '.join(map(str, seed_list))}`)")
+        write_seed_summary(summarise_seeds(mine), [r["seed"] for r in mine], stem, title)
+        print(f"wrote {stem}.csv and .md")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="execute the course notebooks with papermill")
     run_p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: COURSE_PROFILE, "
-                                                       "else quick on CPU, paper on GPU)")
+                                                       "else quick on CPU, gpu on GPU)")
     run_p.add_argument("--only", nargs="+", default=None, help="notebook numbers or names, e.g. 00 01")
     run_p.add_argument("--out", default="build", help="output folder (default build/)")
     run_p.add_argument("--notebooks", default=str(NOTEBOOK_DIR), help="folder of NN_*.ipynb notebooks")
+    run_p.add_argument("--jobs", type=int, default=None, help="notebooks at a time (default: the number of cores "
+                                                              "for quick and smoke runs, 1 on a GPU)")
+    run_p.add_argument("--smoke", action="store_true", help="cap every size (SMOKE): the profile's code paths in seconds")
+    seeds_p = sub.add_parser("seeds", help="run notebooks over several seeds; write the spread of their receipts")
+    seeds_p.add_argument("--only", nargs="+", default=None, help="notebook numbers or names, e.g. 00 01")
+    seeds_p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    seeds_p.add_argument("--profile", default="quick")
+    seeds_p.add_argument("--jobs", type=int, default=None, help="runs at a time (default: the number of cores)")
+    seeds_p.add_argument("--out", default="build/seeds", help="folder for the executed notebooks")
+    seeds_p.add_argument("--results", default=str(REPO_ROOT / "results"), help="folder for the summaries")
+    seeds_p.add_argument("--notebooks", default=str(NOTEBOOK_DIR))
     strip_p = sub.add_parser("strip", help="clear a notebook's outputs except its nbval reference cells")
     strip_p.add_argument("notebook")
     strip_p.add_argument("--from", dest="executed", default=None, help="an executed copy to take reference outputs from")
@@ -316,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     student_p.add_argument("--out", default="build/student")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.profile, args.only, args.out, args.notebooks)
+        return run(args.profile, args.only, args.out, args.notebooks, args.jobs, args.smoke)
+    if args.command == "seeds":
+        return seeds(args.only, args.seeds, args.profile, args.jobs, args.out, args.results, args.notebooks)
     if args.command == "student":
         print(write_student_version(Path(args.notebook), Path(args.out)))
         return 0

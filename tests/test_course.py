@@ -26,7 +26,7 @@ def write_notebook(path, cells, with_parameters=True):
 def test_unknown_profile_is_an_error_listing_the_valid_ones():
     proc = run_cli("run", "--profile", "fast")
     assert proc.returncode == 2
-    assert "unknown profile 'fast'" in proc.stderr and "quick, paper" in proc.stderr
+    assert "unknown profile 'fast'" in proc.stderr and "quick, gpu, paper" in proc.stderr
 
 
 def test_unknown_notebook_in_only_is_an_error_listing_the_notebooks(tmp_path):
@@ -91,3 +91,34 @@ def test_student_version_stubs_solutions_and_keeps_the_rest():
         "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint('kept')")
     with pytest.raises(ValueError, match="no matching"):
         course.student_source("### BEGIN SOLUTION\nx = 1")
+
+
+def test_parallel_run_gives_the_serial_results(tmp_path):
+    for i in range(3):
+        write_notebook(tmp_path / f"0{i}_nb.ipynb", [
+            f"import random\nfrom helpers.course import record\nrandom.seed({i})\nrecord('draw', random.random())"])
+    serial = run_cli("run", "--profile", "quick", "--jobs", "1", "--notebooks", str(tmp_path), "--out", str(tmp_path / "a"))
+    parallel = run_cli("run", "--profile", "quick", "--jobs", "2", "--notebooks", str(tmp_path), "--out", str(tmp_path / "b"))
+    assert serial.returncode == parallel.returncode == 0, parallel.stderr
+    a, b = (json.loads((tmp_path / d / "receipts.json").read_text()) for d in "ab")
+    assert list(a) == list(b) == ["00_nb", "01_nb", "02_nb"]
+    assert all(a[k]["numbers"] == b[k]["numbers"] for k in a)
+    # one line per notebook while it runs, no kernel or deprecation warnings
+    assert sum("00_nb (quick)" in line for line in parallel.stdout.splitlines()) == 1
+    assert "Warning" not in parallel.stdout + parallel.stderr and "encryption" not in parallel.stderr
+
+
+def test_seed_sweep_writes_the_spread_of_every_number(tmp_path):
+    write_notebook(tmp_path / "00_nb.ipynb", [
+        "SEED = 0", "from helpers.course import record\nrecord('twice_seed', 2 * SEED)\nrecord('name', 'text')"])
+    # papermill injects SEED after the parameters cell; the notebook's own 'SEED = 0' cell comes after it
+    nb = nbformat.read(tmp_path / "00_nb.ipynb", as_version=4)
+    nb.cells[0].source, nb.cells[1].source = "PROFILE = None\nSEED = 0", "pass"
+    nbformat.write(nb, tmp_path / "00_nb.ipynb")
+    proc = run_cli("seeds", "--only", "00", "--seeds", "1", "2", "4", "--jobs", "2", "--notebooks", str(tmp_path),
+                   "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results"))
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "results" / "seeds" / "00_nb_quick.csv").read_text().splitlines()
+    assert lines[0] == "key,n,mean,sd,min,max,seed_1,seed_2,seed_4"
+    assert lines[1] == "twice_seed,3,4.66667,3.05505,2,8,2,4,8" and len(lines) == 2  # text entries are skipped
+    assert "| twice_seed | 3 | 4.667 | 3.055 | 2 | 8 | 2 | 4 | 8 |" in (tmp_path / "results" / "seeds" / "00_nb_quick.md").read_text()

@@ -6,10 +6,12 @@ downloads come from file:// URLs or a patched `download_url`.
 import dataclasses
 import gzip
 import io
+import json
 import os
 import struct
 import sys
 import urllib.error
+import warnings
 import zipfile
 
 import numpy as np
@@ -423,3 +425,157 @@ def test_celeba_loader_crops_attributes_and_partition(cache, monkeypatch):
     assert train.images[1, 1].mean() > 0.7 and train.images[1, 0].mean() < 0.1  # image 2 is green
     test = data.load("celeba", "test")
     assert len(test) == 1 and test.images[0, 2].mean() > 0.7
+
+
+# ---------------------------------------------------------------------------------------------
+# the test-only checksum override (COURSE_TEST_CHECKSUMS)
+
+
+@pytest.fixture
+def override(tmp_path, monkeypatch):
+    """Write an override file from a dict and point COURSE_TEST_CHECKSUMS at it; a fresh warning state."""
+    monkeypatch.setattr(download, "_warned_about_override", False)
+
+    def write(checksums):
+        path = tmp_path / "checksums.json"
+        path.write_text(json.dumps(checksums))
+        monkeypatch.setenv("COURSE_TEST_CHECKSUMS", str(path))
+        return path
+
+    return write
+
+
+def test_override_is_honoured_for_a_listed_file_and_warns_once(tmp_path, cache, monkeypatch, override):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    folder = cache / "toy"
+    folder.mkdir(parents=True)
+    (folder / "file.bin").write_bytes(b"a small stand-in")
+    pinned = RemoteFile("file.bin", ("https://example.invalid/file.bin",), "sha256:" + "0" * 64, "toy")
+    with pytest.raises(ChecksumMismatchError):  # without the override the pin refuses it
+        download.fetch(pinned, progress=False)
+    override({"toy/file.bin": sha256(folder / "file.bin")})
+    with pytest.warns(UserWarning, match="overridden"):
+        assert download.fetch(pinned, progress=False) == folder / "file.bin"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process: no second warning
+        download.verify(folder / "file.bin", pinned)
+
+
+@pytest.mark.filterwarnings("ignore:COURSE_TEST_CHECKSUMS")
+def test_override_still_verifies_and_unlisted_files_keep_their_pins(tmp_path, cache, monkeypatch, override):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    folder = cache / "toy"
+    folder.mkdir(parents=True)
+    (folder / "listed.bin").write_bytes(b"not the file the override names")
+    (folder / "unlisted.bin").write_bytes(b"another file")
+    override({"toy/listed.bin": "sha256:" + "1" * 64})
+    listed = RemoteFile("listed.bin", ("https://example.invalid/a",), sha256(folder / "listed.bin"), "toy")
+    with pytest.raises(ChecksumMismatchError, match="1" * 64):  # a wrong file fails against the override
+        download.fetch(listed, progress=False)
+    unlisted = RemoteFile("unlisted.bin", ("https://example.invalid/b",), "sha256:" + "2" * 64, "toy")
+    with pytest.raises(ChecksumMismatchError, match="2" * 64):  # not listed: the pin decides
+        download.verify(folder / "unlisted.bin", unlisted)
+    missing = RemoteFile("missing.bin", ("https://example.invalid/c",), "sha256:" + "3" * 64, "toy")
+    override({"toy/listed.bin": "sha256:" + "1" * 64, "toy/missing.bin": "sha256:" + "4" * 64})
+    with pytest.raises(DataUnavailableError, match="COURSE_OFFLINE"):  # the offline error stays as it was
+        download.fetch(missing, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore:COURSE_TEST_CHECKSUMS")
+def test_override_applies_to_downloads_too(tmp_path, cache, override):
+    source, remote = remote_for(tmp_path)
+    override({"toy/file.bin": "sha256:" + "5" * 64})
+    with pytest.raises(ChecksumMismatchError):
+        download.fetch(remote, progress=False)
+    assert os.listdir(cache / "toy") == []  # the partial download is gone
+    override({"toy/file.bin": sha256(source)})
+    wrong_pin = dataclasses.replace(remote, checksum="sha256:" + "6" * 64)
+    assert download.fetch(wrong_pin, progress=False).read_bytes() == source.read_bytes()
+
+
+def test_a_broken_override_file_is_an_error(tmp_path, override, monkeypatch):
+    path = override({"toy/file.bin": "not a checksum"})
+    with pytest.raises(download.DataError, match="sha256"):
+        download.expected_checksum(RemoteFile("file.bin", ("u",), "sha256:" + "0" * 64, "toy"))
+    path.write_text("{ not json")
+    with pytest.raises(download.DataError, match="JSON"):
+        download.expected_checksum(RemoteFile("file.bin", ("u",), "sha256:" + "0" * 64, "toy"))
+
+
+# ---------------------------------------------------------------------------------------------
+# every real loader on the stand-in files of tests/real_format_files.py
+
+
+@pytest.fixture(scope="module")
+def real_format_env(tmp_path_factory):
+    from tests.real_format_files import write_real_format_files
+
+    return write_real_format_files(tmp_path_factory.mktemp("real-format"), n_train=120, n_test=40)
+
+
+@pytest.fixture
+def real_format_cache(real_format_env, monkeypatch):
+    for key, value in real_format_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(download, "_warned_about_override", True)  # the warning is tested above
+    return real_format_env
+
+
+def test_real_format_files_list_every_remote_file(real_format_cache):
+    listed = json.loads(open(real_format_cache["COURSE_TEST_CHECKSUMS"]).read())
+    expected = {f"{r.subdir}/{r.filename}" for files in real.REMOTE_FILES.values() for r in files.values()}
+    assert set(listed) == expected
+    assert all(v.startswith("sha256:") and len(v) == 71 for v in listed.values())
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_real_format_mnist(real_format_cache, name):
+    train, test = data.load(name), data.load(name, "test")
+    assert train.images.shape == (120, 1, 28, 28) and len(test) == 40
+    assert set(train.labels.tolist()) == set(range(10))
+    assert train.images[:, :, :4].max() == 0  # digits sit in the centre 20 x 20, as MNIST's do
+
+
+def test_real_format_binarized_mnist(real_format_cache):
+    for split, n in (("train", 120), ("valid", 40), ("test", 40)):
+        ds = data.load("binarized-mnist", split)
+        assert len(ds) == n and set(ds.images.unique().tolist()) == {0.0, 1.0}
+
+
+def test_real_format_omniglot(real_format_cache):
+    iwae = data.load("omniglot")
+    assert iwae.images.shape == (120, 1, 28, 28) and iwae.factors[:, 0].max() < 50
+    official = data.load("omniglot", "test", version="official")
+    assert len(official) >= 40 and official.images.shape[1:] == (1, 28, 28)
+    from tests.real_format_files import OMNIGLOT_EVALUATION
+
+    archive = real.REMOTE_FILES["omniglot"]["images_evaluation.zip"]
+    assert set(formats.read_omniglot_zip(download.fetch(archive))["alphabet_names"]) <= set(OMNIGLOT_EVALUATION)
+
+
+def test_real_format_dsprites(real_format_cache):
+    from helpers.data import sprites
+
+    train, test = data.load("dsprites"), data.load("dsprites", "test")
+    assert (len(train), len(test)) == (120, 40)
+    assert torch.equal(train.images, sprites.render(train.factors))  # images match latents_classes
+
+
+def test_real_format_shapes3d(real_format_cache):
+    from helpers.data import shapes
+
+    train, test = data.load("shapes3d"), data.load("shapes3d", "test")
+    assert (len(train), len(test)) == (120, 40)
+    rendered = shapes.render(train.factors[:4])
+    assert (train.images[:4] - rendered).abs().max() < 1 / 255 + 1e-6  # uint8 round trip of the same scenes
+
+
+def test_real_format_celeba(real_format_cache):
+    from tests.real_format_files import CELEBA_ATTRIBUTES
+
+    train, valid, test = (data.load("celeba", split) for split in ("train", "valid", "test"))
+    assert (len(train), len(valid), len(test)) == (120, 40, 40)
+    assert train.attribute_names == CELEBA_ATTRIBUTES and train.images.shape[1:] == (3, 64, 64)
+    for name in ("Eyeglasses", "Smiling", "Wearing_Hat"):
+        assert 0 < float(train.attributes[:, CELEBA_ATTRIBUTES.index(name)].mean()) < 1

@@ -40,3 +40,19 @@ def test_readme_and_ci_use_the_same_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make course" in readme and "make test" in readme and "PROFILE=paper make course" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_make_lab_opens_jupyterlab_from_the_lab_extra():
+    import subprocess
+    dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0 and "jupyter lab notebooks/" in dry.stdout and ".[torch,test,lab]" in dry.stdout
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(r.startswith("jupyterlab") for r in project["optional-dependencies"]["lab"])
+    assert "make lab" in (ROOT / "README.md").read_text()
+
+
+def test_seaborn_is_a_dependency_and_make_test_spreads_over_cores():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(r.startswith("seaborn") for r in project["dependencies"])
+    assert isinstance(project["license"], str)  # an SPDX string: the TOML-table form is deprecated
+    assert "--dist loadgroup" in (ROOT / "Makefile").read_text()
