@@ -1,8 +1,11 @@
 """Conditional VAEs: the CVAE and the CVAE with information factorisation.
 
-Source: 002_25672cdded30b4ad.txt (a proposal to reimplement Klys, Snell & Zemel 2018, which compares
-these two models with the Conditional Subspace VAE of `helpers.csvae`). Every data point x comes
-with k binary attributes y in {0, 1}^k (glasses, smiling, ...).
+Source: A. Shafarostov, M. Pominova, A. Lyzhov, E. Lazareva, "Learning Latent Subspaces in Variational
+Autoencoders" (project proposal, 2019, unpublished), which plans to reimplement J. Klys, J. Snell,
+R. Zemel, "Learning Latent Subspaces in Variational Autoencoders" (NeurIPS 2018,
+https://arxiv.org/abs/1812.06190), a paper that compares these two models with the Conditional
+Subspace VAE of `helpers.csvae`. Every data point x comes with k binary attributes y in {0, 1}^k
+(glasses, smiling, ...).
 
 CVAE, eq. (1) of the proposal (its left side should read log p(x|y)):
 

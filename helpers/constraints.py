@@ -1,5 +1,9 @@
 """Constrained optimisation of VAEs: GECO (Rezende & Viola 2018) and REWO (Klushyn et al. 2019).
 
+Sources: D. J. Rezende, F. Viola, "Taming VAEs", arXiv 2018, https://arxiv.org/abs/1810.00597 (GECO);
+A. Klushyn, N. Chen, R. Kurle, B. Cseke, P. van der Smagt, "Learning Hierarchical Priors in VAEs",
+NeurIPS 2019, https://arxiv.org/abs/1905.04982 (REWO; the paper and its poster).
+
 Both treat the VAE objective as the Lagrangian of
 
     min  KL-term   subject to   E[C(x, z)] <= kappa^2,
@@ -16,9 +20,9 @@ and the two methods differ only in how beta moves after each step. With delta = 
     REWO   beta_t   = beta_{t-1} exp(nu f_beta(beta_{t-1}, delta; tau) delta),
            f_beta(beta, delta; tau) = (1 - H(delta)) tanh(tau (beta - 1)) - H(delta)
 
-(Klushyn et al., "Learning Hierarchical Priors in VAEs", NeurIPS 2019, arXiv:1905.04982, Sec. 3). So GECO is REWO with f_beta = -1: when the
-constraint holds (delta < 0) GECO keeps raising beta past 1, while REWO's tanh factor stops it at
-beta = 1, where the loss is the negative ELBO.
+(Klushyn et al. 2019, Sec. 3). So GECO is REWO with f_beta = -1: when the constraint holds
+(delta < 0) GECO keeps raising beta past 1, while REWO's tanh factor stops it at beta = 1, where
+the loss is the negative ELBO.
 
 The module has two layers:
 - pure functions (`f_beta`, `rewo_beta_step`, `geco_lambda_step`, `geco_beta_step`,

@@ -1,4 +1,9 @@
-"""The Conditional Subspace VAE (CSVAE) of Klys, Snell & Zemel (2018), as 002_25672cdded30b4ad.txt plans.
+"""The Conditional Subspace VAE (CSVAE) of Klys, Snell & Zemel (2018), as a reimplementation proposal plans.
+
+Sources: J. Klys, J. Snell, R. Zemel, "Learning Latent Subspaces in Variational Autoencoders",
+NeurIPS 2018, https://arxiv.org/abs/1812.06190; A. Shafarostov, M. Pominova, A. Lyzhov, E. Lazareva,
+"Learning Latent Subspaces in Variational Autoencoders" (project proposal to reimplement it, 2019,
+unpublished).
 
 Data: x with k binary attributes y in {0, 1}^k. Latent space H = Z x W = Z x W_1 x ... x W_k: one small
 subspace W_i (here 2-D) per attribute, meant to hold *everything* about x that is correlated with y_i

@@ -1,11 +1,12 @@
 """Latent interpolation: straight lines versus shortest paths through a graph of latent samples.
 
-Klushyn et al. (2019), "Learning hierarchical priors in VAEs" (paper 004), evaluate a latent space by
-how well it supports interpolation: draw N codes z_1..z_N from the (learned) prior, connect each to
-its k nearest neighbours by undirected edges weighted with the Euclidean distance, and interpolate
-between two codes along the shortest path of that graph. The path stays where the prior puts
-mass, so where a straight line would cross an empty region (and decode to garbage), the graph
-path goes round it; a decoded path that still jumps reveals a latent space with holes.
+Klushyn, Chen, Kurle, Cseke & van der Smagt, "Learning Hierarchical Priors in VAEs" (NeurIPS 2019,
+https://arxiv.org/abs/1905.04982), evaluate a latent space by how well it supports interpolation:
+draw N codes z_1..z_N from the (learned) prior, connect each to its k nearest neighbours by
+undirected edges weighted with the Euclidean distance, and interpolate between two codes along the
+shortest path of that graph. The path stays where the prior puts mass, so where a straight line
+would cross an empty region (and decode to garbage), the graph path goes round it; a decoded path
+that still jumps reveals a latent space with holes.
 
     knn_graph      the graph (scipy sparse, symmetric)
     graph_path     shortest path between two codes (scipy.sparse.csgraph.dijkstra)
@@ -152,7 +153,7 @@ def step_sizes(sequence) -> np.ndarray:
 def smoothness(sequence) -> float:
     """Smoothness factor of a decoded sequence: max_t ||x_{t+1} - x_t|| / mean_t ||x_{t+1} - x_t||.
 
-    Smaller is smoother (as the smoothness factor in paper 004): 1 when every frame changes by the
+    Smaller is smoother (as the smoothness factor of Klushyn et al. 2019): 1 when every frame changes by the
     same amount, T - 1 at most, when all the change happens in one jump. A path through a hole of
     the latent space decodes to a sudden jump, which this ratio flags whatever the overall scale of
     the images. Decode equally spaced codes (`resample_path`) so the spacing is not what is measured.

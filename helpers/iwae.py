@@ -1,5 +1,10 @@
 """Importance weighted autoencoders (Burda, Grosse & Salakhutdinov 2016), baselines of the poster's table.
 
+Sources: Y. Burda, R. Grosse, R. Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016,
+https://arxiv.org/abs/1509.00519; the poster is that of A. Klushyn, N. Chen, R. Kurle, B. Cseke,
+P. van der Smagt, "Learning Hierarchical Priors in VAEs", NeurIPS 2019, https://arxiv.org/abs/1905.04982
+(its likelihood table compares the VHP with these baselines).
+
 The IWAE has the VAE's model and encoder but trains on the k-sample bound
 
     L_k(x) = E_{z_1:k ~ q(z|x)} [ log 1/k sum_i p(x, z_i) / q(z_i|x) ]  <=  log p(x),

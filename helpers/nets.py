@@ -4,8 +4,12 @@ Three families, chosen by the shape of the data:
 
 - vectors (and small images, flattened): multilayer perceptrons;
 - 28x28 / 32x32 images: two stride-2 convolutions, as in most MNIST VAEs;
-- 64x64 images: the architecture of Table 3 in 000_e2673aa803fe8ff9.txt
-  (four 4x4 stride-2 convolutions 32-32-64-64, FC 256; the decoder mirrors it).
+- 64x64 images: the architecture of Table 3 in "Localized Generations with Deep Neural Networks for
+  Multi-Scale Structured Datasets" (anonymous ICLR 2020 submission, OpenReview,
+  https://openreview.net/group?id=ICLR.cc/2020/Conference), itself the one of F. Locatello et al.,
+  "Challenging Common Assumptions in the Unsupervised Learning of Disentangled Representations"
+  (ICML 2019, https://arxiv.org/abs/1811.12359): four 4x4 stride-2 convolutions 32-32-64-64,
+  FC 256; the decoder mirrors it.
 
 An encoder maps x to `out_features` numbers (for a Gaussian posterior: 2 x latent_dim, the
 mean and log standard deviation); a decoder maps z to the parameters of p(x|z), shaped like x.
@@ -72,7 +76,8 @@ def conv_decoder_28(latent_dim: int, channels: int, size: int = 28) -> nn.Module
 
 
 def conv_encoder_64(channels: int, out_features: int) -> nn.Module:
-    """Table 3 of 000_e2673aa803fe8ff9.txt: 4x4 stride-2 convs 32, 32, 64, 64 (64 -> 4 pixels), FC 256, FC out."""
+    """Table 3 of the Localized Generations ICLR 2020 submission (Locatello et al. 2019's architecture):
+    4x4 stride-2 convs 32, 32, 64, 64 (64 -> 4 pixels), FC 256, FC out."""
     return nn.Sequential(
         nn.Conv2d(channels, 32, 4, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(32, 32, 4, stride=2, padding=1), nn.ReLU(),

@@ -1,5 +1,9 @@
 """The variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014).
 
+Sources: D. P. Kingma, M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
+https://arxiv.org/abs/1312.6114; D. J. Rezende, S. Mohamed, D. Wierstra, "Stochastic Backpropagation
+and Approximate Inference in Deep Generative Models", ICML 2014, https://arxiv.org/abs/1401.4082
+
 Generative model  p(z) = N(0, I),  p_theta(x|z) = likelihood(decoder(z)).
 Inference model   q_phi(z|x) = N(mu_phi(x), diag sigma_phi(x)^2).
 

@@ -1,5 +1,9 @@
 """The VampPrior (Tomczak & Welling 2018), a baseline of the poster's likelihood table.
 
+Sources: J. M. Tomczak, M. Welling, "VAE with a VampPrior", AISTATS 2018, https://arxiv.org/abs/1705.07120;
+the poster is that of A. Klushyn, N. Chen, R. Kurle, B. Cseke, P. van der Smagt, "Learning Hierarchical
+Priors in VAEs", NeurIPS 2019, https://arxiv.org/abs/1905.04982
+
 The optimal empirical-Bayes prior is the aggregated posterior (1/N) sum_n q_phi(z|x_n). The VampPrior
 replaces the N data points by K learned pseudo-inputs u_k:
 

@@ -1,4 +1,7 @@
-"""The VAE with a hierarchical prior, VHP (Klushyn et al. 2019, 004_f8c3477d14c74dcb.txt).
+"""The VAE with a hierarchical prior, VHP (Klushyn et al. 2019).
+
+Source: A. Klushyn, N. Chen, R. Kurle, B. Cseke, P. van der Smagt, "Learning Hierarchical Priors in VAEs",
+NeurIPS 2019, https://arxiv.org/abs/1905.04982 (the paper and its NeurIPS poster: "poster" below).
 
 Generative model   p(zeta) = N(0, I)
                    p_Theta(z|zeta) = N(mu_Theta(zeta), diag sigma_Theta(zeta)^2)

@@ -67,7 +67,8 @@ def test_encoder_and_decoder_shapes_round_trip(shape):
 
 
 def test_table3_architecture_parameter_count():
-    # Table 3 of 000_e2673aa803fe8ff9.txt, counted by hand: conv weights + biases, then the FC layers.
+    # Table 3 of the Localized Generations ICLR 2020 submission (Locatello et al. 2019's 64x64
+    # architecture; see helpers.nets), counted by hand: conv weights + biases, then the FC layers.
     convs = (4 * 4 * 3 * 32 + 32) + (4 * 4 * 32 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (4 * 4 * 64 * 64 + 64)
     fcs = (1024 * 256 + 256) + (256 * 20 + 20)
     assert count_parameters(conv_encoder_64(3, 20)) == convs + fcs

@@ -1,6 +1,11 @@
-"""`manifold`: data of known intrinsic dimension n, for the latent-dimension experiments (003).
+"""`manifold`: data of known intrinsic dimension n, for the latent-dimension experiments of the slides.
 
-The slides' data-generation hypothesis (003, Fig. 3 and 10): nature draws a latent code
+Sources: Prathosh A.P., "The landscape of Regularized Auto-Encoders for generative modeling" (lecture
+slides, IIT Delhi; no public link), on A. K. Mondal et al., "MaskAAE: Latent space optimization for
+adversarial auto-encoders", UAI 2020, https://arxiv.org/abs/1912.04564, and A. K. Mondal et al.,
+"FlexAE: Flexibly learning latent priors for Wasserstein auto-encoders", UAI 2021.
+
+The slides' data-generation hypothesis (their Fig. 3 and 10): nature draws a latent code
 z ~ N(0, I_n) and maps it through a fixed smooth function f into the d-dimensional data space,
 so the data fill an n-dimensional manifold of R^d. f must be Lipschitz (A1) and must not be
 expressible through fewer than n dimensions (A2). Here f is a fixed random two-layer network,

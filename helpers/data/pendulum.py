@@ -1,4 +1,7 @@
-"""`pendulum`: grey-scale images of a pendulum at angle theta (the VHP poster's toy data, 004).
+"""`pendulum`: grey-scale images of a pendulum at angle theta (the VHP poster's toy data).
+
+Source: A. Klushyn, N. Chen, R. Kurle, B. Cseke, P. van der Smagt, "Learning Hierarchical Priors in
+VAEs", NeurIPS 2019, https://arxiv.org/abs/1905.04982 (the paper and its poster).
 
 The only factor is the angle theta in [0, 2 pi): 0 hangs straight down, pi/2 points right. The
 images therefore lie on a one-dimensional closed curve (a circle) in pixel space, which is what

@@ -1,10 +1,11 @@
 """`shapes`: 3D Shapes' factor structure as a procedural 2.5-D scene.
 
-3D Shapes (Burgess & Kim, 2018) shows one object in the corner of a room and varies six factors:
-floor hue (10), wall hue (10), object hue (10), scale (8), shape (4: cube, cylinder, sphere,
-capsule) and orientation (15 viewing angles in [-30, 30] degrees). Here the scene is ray-cast:
-a floor, two walls meeting in a corner, and the object, seen by an orthographic camera that
-turns with the orientation factor, so the corner and the object's visible faces move with it.
+3D Shapes (C. Burgess, H. Kim, "3D Shapes Dataset", 2018, https://github.com/deepmind/3dshapes-dataset)
+shows one object in the corner of a room and varies six factors: floor hue (10), wall hue (10),
+object hue (10), scale (8), shape (4: cube, cylinder, sphere, capsule) and orientation (15 viewing
+angles in [-30, 30] degrees). Here the scene is ray-cast: a floor, two walls meeting in a corner,
+and the object, seen by an orthographic camera that turns with the orientation factor, so the
+corner and the object's visible faces move with it.
 
 Rendering is split in two steps, because only three factors change the geometry:
 1. for each (orientation, shape, scale) - 480 combinations - ray-cast once how much of each pixel

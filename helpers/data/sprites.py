@@ -1,7 +1,9 @@
 """`sprites`: dSprites' factor structure, drawn procedurally.
 
-dSprites (Matthey et al., 2017) is every combination of shape (square, ellipse, heart), scale (6),
-orientation (40), posX (32) and posY (32): 737,280 binary 64 x 64 images. Here each image is drawn
+dSprites (L. Matthey, I. Higgins, D. Hassabis, A. Lerchner, "dSprites: Disentanglement testing
+Sprites dataset", 2017, https://github.com/deepmind/dsprites-dataset) is every combination of
+shape (square, ellipse, heart), scale (6), orientation (40), posX (32) and posY (32): 737,280
+binary 64 x 64 images. Here each image is drawn
 from its factors by testing, for every pixel centre, whether it lies inside the shape: the pixel is
 moved into the sprite's own frame (translate, rotate by -orientation, divide by the scale) and
 checked against the shape's implicit equation. Differences to the real set: orientations are

@@ -1,6 +1,8 @@
 """`two-domain`: two procedural families that share some factors and differ in others.
 
-The stand-in for the CarsNORB data of the Local VAE paper (000, Sec. 5.2), which concatenates
+The stand-in for the CarsNORB data of the Local VAE paper ("Localized Generations with Deep Neural
+Networks for Multi-Scale Structured Datasets", anonymous ICLR 2020 submission,
+https://openreview.net/group?id=ICLR.cc/2020/Conference; Sec. 5.2), which concatenates
 Cars3D (elevation, azimuth, car type; coloured) and SmallNORB (elevation, azimuth, category,
 lighting; grey). Here:
 

@@ -7,6 +7,8 @@
 - precision_recall  `precision_recall`, `prd`                    fidelity vs coverage          (Kynkäänniemi et al.
                                                                  2019; Sajjadi et al. 2018)
 - latent            `nac`, `active_dims`                         latent-space geometry         (MaskAAE; Burda et al.)
+
+Each module's docstring cites its sources in full, with links.
 """
 from .disentanglement import dci, dci_from_importance, importance_matrix, mig, mutual_information_matrix, sap
 from .frechet import (ClassifierFeatures, FrechetScore, InceptionFeatures, fid, frechet_distance,

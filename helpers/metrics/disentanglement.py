@@ -1,10 +1,13 @@
 """Disentanglement metrics: pure functions of (codes, factors) with known ground-truth factors.
 
 - `dci`  Eastwood & Williams (2018), "A framework for the quantitative evaluation of disentangled
-         representations": Disentanglement, Completeness, Informativeness from an importance matrix.
-- `mig`  Chen et al. (2018), "Isolating sources of disentanglement in VAEs": Mutual Information Gap.
+         representations", ICLR 2018, https://openreview.net/forum?id=By-7dz-AZ: Disentanglement,
+         Completeness, Informativeness from an importance matrix.
+- `mig`  Chen et al. (2018), "Isolating sources of disentanglement in VAEs", NeurIPS 2018,
+         https://arxiv.org/abs/1802.04942: Mutual Information Gap.
 - `sap`  Kumar, Sattigeri & Balakrishnan (2018), "Variational inference of disentangled latent
-         concepts from unlabeled observations": Separated Attribute Predictability.
+         concepts from unlabeled observations", ICLR 2018, https://arxiv.org/abs/1711.00848:
+         Separated Attribute Predictability.
 
 `codes` is an [N, D] array (e.g. posterior means), `factors` an [N, K] array of ground-truth factors.
 Factors are treated as discrete classes; a factor with more than `max_classes` distinct values (a
@@ -154,7 +157,9 @@ def dci(codes, factors, n_estimators: int = 50, subsample: float = 0.5, test_fra
 
     Defaults (50 trees, each on a random half of the training set) keep 10,000 codes under a minute
     on a laptop CPU; `n_estimators=100, subsample=1.0` is scikit-learn's default, the setting used
-    by the Local VAE paper (000) for its Table 1.
+    by the Local VAE paper ("Localized Generations with Deep Neural Networks for Multi-Scale
+    Structured Datasets", anonymous ICLR 2020 submission,
+    https://openreview.net/group?id=ICLR.cc/2020/Conference) for its Table 1.
     """
     fitted = importance_matrix(codes, factors, n_estimators, subsample, test_fraction, seed, n_jobs,
                                max_classes, n_bins)

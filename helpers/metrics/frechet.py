@@ -1,7 +1,11 @@
 """Fréchet distance between feature distributions, and the FID built on it (Heusel et al. 2017).
 
+FID: M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler, S. Hochreiter, "GANs Trained by a Two
+Time-Scale Update Rule Converge to a Local Nash Equilibrium", NeurIPS 2017, https://arxiv.org/abs/1706.08500
+
 Fit a Gaussian to the features of each image set; the Fréchet (2-Wasserstein) distance between
-N(mu_1, S_1) and N(mu_2, S_2) has the closed form (Dowson & Landau 1982)
+N(mu_1, S_1) and N(mu_2, S_2) has the closed form (D. C. Dowson, B. V. Landau, "The Fréchet distance
+between multivariate normal distributions", Journal of Multivariate Analysis 12(3), 1982)
 
     d^2 = ||mu_1 - mu_2||^2 + tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}).
 
@@ -237,6 +241,9 @@ def _labelled_splits(dataset: str, load_options: dict):
 # --- feature extractor 2: Inception-v3, the real FID ---------------------------------------------
 class InceptionFeatures:
     """2048-d pool3 features of ImageNet Inception-v3 (Szegedy et al. 2016), as FID prescribes.
+
+    Inception-v3: C. Szegedy et al., "Rethinking the Inception Architecture for Computer Vision",
+    CVPR 2016, https://arxiv.org/abs/1512.00567.
 
     Uses `pytorch_fid`'s port of the original TensorFlow FID network when installed (numbers
     comparable with papers), else torchvision's Inception-v3 (close, not identical). Images are

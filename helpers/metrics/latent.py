@@ -1,11 +1,16 @@
 """Geometry of a learned latent space: how many dimensions are used, and how correlated they are.
 
-- `active_dims`  which latent dimensions carry information: mask values above a threshold (MaskAAE,
-                 Mondal et al. 2020) or, for a probabilistic encoder, Burda et al.'s (2016) activity
-                 statistic A_u = Cov_x(E_{q(z|x)}[z_u]) above 0.01.
-- `nac`          normalised absolute (off-diagonal) correlation of the codes, Table 2 of the slides
-                 003: how far the aggregate posterior is from the factorised prior N(0, I) in its
-                 second moments (0 for independent dimensions, 1 for copies of one dimension).
+- `active_dims`  which latent dimensions carry information: mask values above a threshold (MaskAAE:
+                 A. K. Mondal et al., "MaskAAE: Latent space optimization for adversarial
+                 auto-encoders", UAI 2020, https://arxiv.org/abs/1912.04564) or, for a probabilistic
+                 encoder, Burda et al.'s (2016) activity statistic A_u = Cov_x(E_{q(z|x)}[z_u]) above
+                 0.01 (Y. Burda, R. Grosse, R. Salakhutdinov, "Importance Weighted Autoencoders",
+                 ICLR 2016, https://arxiv.org/abs/1509.00519).
+- `nac`          normalised absolute (off-diagonal) correlation of the codes, Table 2 of Prathosh A.P.,
+                 "The landscape of Regularized Auto-Encoders for generative modeling" (lecture slides
+                 on MaskAAE and FlexAE, IIT Delhi; no public link): how far the aggregate posterior is
+                 from the factorised prior N(0, I) in its second moments (0 for independent
+                 dimensions, 1 for copies of one dimension).
 """
 from __future__ import annotations
 
@@ -57,7 +62,7 @@ def correlation_matrix(codes) -> np.ndarray:
 
 
 def nac(codes, active=None) -> float:
-    """Normalised absolute correlation (slides 003, Table 2; MaskAAE, Mondal et al. 2020).
+    """Normalised absolute correlation (Table 2 of Prathosh A.P.'s slides; MaskAAE, Mondal et al. 2020).
 
     NAC = 1 / (m (m - 1)) sum_{i != j} |rho_ij|,   rho_ij = Cov(z_i, z_j) / (sigma_i sigma_j)
 

@@ -1,5 +1,8 @@
 """Importance-sampled log-likelihood of a latent-variable model (Burda, Grosse & Salakhutdinov 2016).
 
+Source: Y. Burda, R. Grosse, R. Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016,
+https://arxiv.org/abs/1509.00519
+
 For any proposal q(z|x) that covers the posterior,
 
     p(x) = E_{z ~ q(z|x)} [ p(x, z) / q(z|x) ],
@@ -9,7 +12,8 @@ so with S samples and log-weights  log w_s = log p(x, z_s) - log q(z_s|x),
     log p(x) ~= log (1/S) sum_s w_s = logsumexp_s(log w_s) - log S.            (IWAE bound L_S)
 
 E[L_S] <= log p(x) for every S (Jensen), L_1 is the ELBO, and L_S -> log p(x) as S grows; the
-papers report -L_5000 as "the" test NLL (e.g. Table 1 of Klushyn et al. 2019, 5,000 samples).
+papers report -L_5000 as "the" test NLL (e.g. Table 1 of Klushyn et al., "Learning Hierarchical
+Priors in VAEs", NeurIPS 2019, https://arxiv.org/abs/1905.04982: 5,000 samples).
 
 Every model in the course provides `model.log_importance_weights(x, n_samples)`, the
 [n_samples, batch] matrix of log w_s. This module only sums them up, carefully: in log space, with no

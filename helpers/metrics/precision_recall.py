@@ -1,11 +1,14 @@
 """Precision and recall of generative models: two ways to split "sample quality" into two numbers.
 
 - `precision_recall`  Kynkäänniemi et al. (2019), "Improved precision and recall metric for assessing
-                      generative models": k-nearest-neighbour balls around each set approximate its
-                      support (manifold); precision = share of generated samples inside the real
-                      manifold, recall = share of real samples inside the generated manifold.
-- `prd`               Sajjadi et al. (2018), "Assessing generative models via precision and recall"
-                      (ref. [21] of the slides 003, Table 4): cluster both sets jointly, compare the
+                      generative models", NeurIPS 2019, https://arxiv.org/abs/1904.06991:
+                      k-nearest-neighbour balls around each set approximate its support (manifold);
+                      precision = share of generated samples inside the real manifold, recall =
+                      share of real samples inside the generated manifold.
+- `prd`               Sajjadi et al. (2018), "Assessing generative models via precision and recall",
+                      NeurIPS 2018, https://arxiv.org/abs/1806.00035 (ref. [21] of Table 4 in Prathosh
+                      A.P.'s lecture slides "The landscape of Regularized Auto-Encoders for generative
+                      modeling", IIT Delhi, no public link): cluster both sets jointly, compare the
                       cluster histograms, and trace the whole precision-recall curve; summarised by
                       F_8 (recall-like) and F_1/8 (precision-like).
 
