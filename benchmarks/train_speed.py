@@ -84,9 +84,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (the quick profile uses 1)")
     parser.add_argument("--out", default=None, help="folder for a Markdown table of the results")
+    parser.add_argument("--device", default=None, help="only this device (cpu or cuda); default both")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.device:
+        devices = [torch.device(args.device)]
     rows = [measure(name, device, args.steps, args.repeats) for device in devices for name in MODELS]
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     lines = [f"train() vs a bare PyTorch loop: {args.steps} steps, best of {args.repeats}, CPU threads "

@@ -201,14 +201,17 @@ def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None
     if seed is not None:
         parameters["SEED"] = int(seed)
     start, status, error = time.perf_counter(), "ok", None
+    km = _local_kernel_manager()
     try:
         with _quiet_kernel_warnings():
             papermill.execute_notebook(str(path), str(executed), parameters=parameters,
                                        cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                                       log_output=False, km=_local_kernel_manager())
+                                       log_output=False, km=km)
     except Exception as exc:  # a failed notebook is reported in the table; the run goes on
         status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
+        if km.has_kernel:  # a kernel manager we made is ours to shut down (papermill leaves it running)
+            km.shutdown_kernel(now=True)
         for key, value in env_before.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -8,14 +8,15 @@ refuse these files). With both variables set, `helpers.data.load("mnist")` etc. 
 parsers and loaders on them.
 
     python -m tests.real_format_files OUT_DIR                 # a few hundred images per set, seconds
-    python -m tests.real_format_files OUT_DIR --full          # the real sizes (for timing runs on a GPU)
+    python -m tests.real_format_files OUT_DIR --full --jobs 7 # the real sizes (for timing runs on a GPU)
     python -m tests.real_format_files OUT_DIR --mnist-from D  # real MNIST IDX files from folder D
     export $(python -m tests.real_format_files OUT_DIR)       # prints COURSE_DATA_DIR=... COURSE_TEST_CHECKSUMS=...
 
 Content looks like the real thing where that is cheap:
 
-- MNIST: scikit-learn's digits at 28 x 28 with their labels (repeated with small random shifts
-  beyond its 1,797 images); Fashion-MNIST: the same digits transposed, so the two sets differ;
+- MNIST: scikit-learn's digits in MNIST's layout (a 20 x 20 box centred in 28 x 28) with their labels,
+  repeated with small random shifts beyond its 1,500 train / 297 test images;
+- Fashion-MNIST: the same digits transposed, so that the two sets differ;
 - binarised MNIST: those MNIST images thresholded at one half;
 - Omniglot: digits as characters, in `chardata.mat` (IWAE layout) and the two official zips;
 - dSprites: the embedded `sprites` generator, with latents_classes / latents_values that match;
@@ -35,6 +36,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
 import zipfile
@@ -79,6 +81,7 @@ OMNIGLOT_EVALUATION = (
 _OMNIGLOT_DRAWERS = 20
 
 DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+FULL_UNIQUE = 4096  # distinct images rendered per set with full=True (then repeated)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -101,8 +104,14 @@ def _repeat_shifted(images: np.ndarray, labels: np.ndarray, n: int, rng) -> tupl
     """n images: the given ones in order, then repeats shifted by up to 2 pixels (so repeats differ)."""
     rows = np.arange(n) % len(images)
     out = images[rows].copy()
-    for i in range(len(images), n):
-        out[i] = np.roll(out[i], tuple(rng.integers(-2, 3, size=2)), axis=(0, 1))
+    if n > len(images):
+        h, w = images.shape[1:]
+        padded = np.pad(out[len(images):], ((0, 0), (2, 2), (2, 2)))
+        shifts = rng.integers(0, 5, size=(n - len(images), 2))
+        for dy in range(5):
+            for dx in range(5):
+                chosen = np.flatnonzero((shifts[:, 0] == dy) & (shifts[:, 1] == dx))
+                out[len(images) + chosen] = padded[chosen, dy:dy + h, dx:dx + w]
     return out, labels[rows].copy()
 
 
@@ -230,8 +239,9 @@ def write_omniglot(folder: Path, n_train: int, n_test: int, seed: int = 0, full:
         buffer = io.BytesIO()
         Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)).convert("1").save(buffer, "PNG")
         pool.append(buffer.getvalue())
-    for top, alphabets, n, real in (("images_background", OMNIGLOT_BACKGROUND, n_train, REAL_SIZES["omniglot-official"][0]),
-                                    ("images_evaluation", OMNIGLOT_EVALUATION, n_test, REAL_SIZES["omniglot-official"][1])):
+    real_background, real_evaluation = REAL_SIZES["omniglot-official"]
+    for top, alphabets, n, real in (("images_background", OMNIGLOT_BACKGROUND, n_train, real_background),
+                                    ("images_evaluation", OMNIGLOT_EVALUATION, n_test, real_evaluation)):
         if full:
             n_alphabets, n_characters = real
             drawers = _OMNIGLOT_DRAWERS
@@ -260,7 +270,7 @@ def _dsprites_values(classes: np.ndarray) -> np.ndarray:
 
 
 def write_dsprites(folder: Path, n_train: int, n_test: int, seed: int = 0, full: bool = False,
-                   unique: int = 4096) -> list[Path]:
+                   unique: int = FULL_UNIQUE) -> list[Path]:
     """dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz: imgs (N x 64 x 64 uint8 0/1), latents_classes,
     latents_values (N x 6) and the pickled `metadata` dict, rows in grid order as in the real file."""
     from helpers.data import factors as grid, sprites
@@ -304,7 +314,7 @@ def write_shapes3d(folder: Path, n_train: int, n_test: int, seed: int = 0, full:
     if full:  # the whole grid in C order, images repeated from `unique` rendered scenes
         factors = np.stack(np.unravel_index(np.arange(REAL_SIZES["shapes3d"]), shapes.FACTOR_SIZES), 1)
         scenes = _uint8_hwc(shapes.render(shapes.sample_factors(min(unique, len(factors)), seed)))
-        images = scenes[_tile_rows(len(factors), len(scenes))]
+        images = None  # repeats of `scenes`, written block by block
     else:  # `unique` rendered scenes per split, repeated with their factors, rows in grid order
         parts = []
         for split, n in (("train", n_train), ("test", n_test)):
@@ -322,8 +332,11 @@ def write_shapes3d(folder: Path, n_train: int, n_test: int, seed: int = 0, full:
     target.mkdir(parents=True, exist_ok=True)
     path = target / "3dshapes.h5"
     with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=images, chunks=(min(len(images), 1000), 64, 64, 3), compression="gzip",
-                         compression_opts=4)
+        out = f.create_dataset("images", shape=(len(labels), 64, 64, 3), dtype=np.uint8, compression="gzip",
+                               chunks=(min(len(labels), 1000), 64, 64, 3), compression_opts=4)
+        for start in range(0, len(labels), 20000):  # in blocks: all 480,000 images are 5.9 GB
+            out[start:start + 20000] = images[start:start + 20000] if images is not None else \
+                scenes[_tile_rows(len(labels), len(scenes))[start:start + 20000]]
         f.create_dataset("labels", data=labels)
     return [path]
 
@@ -378,8 +391,8 @@ def write_celeba(folder: Path, n_train: int, n_test: int, seed: int = 0, full: b
         for filename, row in zip(filenames, attributes):
             f.write(filename + "".join(f"{v:3d}" for v in row) + "\n")
     partition = np.repeat([0, 1, 2], counts)
-    with open(target / "list_eval_partition.txt", "w") as f:
-        f.writelines(f"{filename} {p}\n" for filename, p in zip(filenames, partition))
+    with open(target / "list_eval_partition.txt", "w", newline="") as f:  # CRLF, as the real file (14 bytes a line)
+        f.writelines(f"{filename} {p}\r\n" for filename, p in zip(filenames, partition))
     return [target / "img_align_celeba.zip", target / "list_attr_celeba.txt", target / "list_eval_partition.txt"]
 
 
@@ -395,14 +408,14 @@ def sha256(path: Path) -> str:
 
 
 def write_real_format_files(folder, n_train: int = 300, n_test: int = 100, *, full: bool = False, seed: int = 0,
-                            mnist_from=None, only=None) -> dict:
+                            mnist_from=None, only=None, jobs: int = 1) -> dict:
     """Write every real data set's files (or those in `only`) into `folder` in the real formats, and
     `checksums.json`, the override of their pinned checksums. Returns the environment that makes
     the real loaders use them: {"COURSE_DATA_DIR": folder, "COURSE_TEST_CHECKSUMS": folder/checksums.json}.
 
     n_train / n_test: images per split (CelebA's valid split gets n_test too); full=True writes the
     real data sets' sizes instead. mnist_from: a folder with the real MNIST IDX files to copy
-    (binarised MNIST is then thresholded from them).
+    (binarised MNIST is then thresholded from them). jobs: data sets written in parallel processes.
     """
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -412,27 +425,52 @@ def write_real_format_files(folder, n_train: int = 300, n_test: int = 100, *, fu
     if unknown:
         raise ValueError(f"unknown data set(s) {sorted(unknown)}: choose from {', '.join(DATASETS)}")
 
-    written = []
-    for name in chosen:
-        if name in ("mnist", "fashion-mnist"):
-            written += write_mnist(folder, *(REAL_SIZES[name] if full else (n_train, n_test)), seed, name, mnist_from if name == "mnist" else None)
-        elif name == "binarized-mnist":
-            n_tr, n_te = (50000, 10000) if full else (n_train, n_test)
-            written += write_binarized_mnist(folder, n_tr, n_te, seed, mnist_from)
-        elif name == "omniglot":
-            n_tr, n_te = REAL_SIZES["omniglot-iwae"] if full else (n_train, n_test)
-            written += write_omniglot(folder, n_tr, n_te, seed, full)
-        elif name == "dsprites":
-            written += write_dsprites(folder, n_train, n_test, seed, full)
-        elif name == "shapes3d":
-            written += write_shapes3d(folder, n_train, n_test, seed, full, unique=4096 if full else 48)
-        elif name == "celeba":
-            written += write_celeba(folder, n_train, n_test, seed, full, unique=4096 if full else 128)
     checksums_path = folder / "checksums.json"
-    checksums = json.loads(checksums_path.read_text()) if checksums_path.exists() else {}
-    checksums.update({path.relative_to(folder).as_posix(): sha256(path) for path in written})
-    checksums_path.write_text(json.dumps(checksums, indent=1, sort_keys=True) + "\n")
+    tasks = [(name, folder, n_train, n_test, full, seed, mnist_from) for name in chosen]
+    if jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_write_set, tasks))
+    else:
+        results = [_write_set(task) for task in tasks]
+    with open(folder / ".checksums.lock", "w") as lock:
+        _lock(lock)  # several writers (e.g. --only in parallel) may update checksums.json at once
+        checksums = json.loads(checksums_path.read_text()) if checksums_path.exists() else {}
+        for result in results:
+            checksums.update(result)
+        partial = folder / f".checksums.json.partial-{os.getpid()}"
+        partial.write_text(json.dumps(checksums, indent=1, sort_keys=True) + "\n")
+        os.replace(partial, checksums_path)
     return {"COURSE_DATA_DIR": str(folder), "COURSE_TEST_CHECKSUMS": str(checksums_path)}
+
+
+def _lock(handle) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: one writer at a time is the caller's business
+        return
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+
+def _write_set(task) -> dict:
+    """Write one data set's files; return {"<subdir>/<filename>": "sha256:<hex>"} for them."""
+    name, folder, n_train, n_test, full, seed, mnist_from = task
+    if name in ("mnist", "fashion-mnist"):
+        sizes = REAL_SIZES[name] if full else (n_train, n_test)
+        written = write_mnist(folder, *sizes, seed, name, mnist_from if name == "mnist" else None)
+    elif name == "binarized-mnist":
+        written = write_binarized_mnist(folder, *((50000, 10000) if full else (n_train, n_test)), seed, mnist_from)
+    elif name == "omniglot":
+        written = write_omniglot(folder, *(REAL_SIZES["omniglot-iwae"] if full else (n_train, n_test)), seed, full)
+    elif name == "dsprites":
+        written = write_dsprites(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE)
+    elif name == "shapes3d":
+        written = write_shapes3d(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE if full else 48)
+    else:
+        written = write_celeba(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE if full else 128)
+    return {path.relative_to(folder).as_posix(): sha256(path) for path in written}
 
 
 def main(argv=None) -> int:
@@ -444,9 +482,11 @@ def main(argv=None) -> int:
     parser.add_argument("--n-test", type=int, default=100)
     parser.add_argument("--only", help=f"comma-separated subset of: {','.join(DATASETS)}")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="data sets written in parallel (processes)")
     args = parser.parse_args(argv)
     env = write_real_format_files(args.out_dir, args.n_train, args.n_test, full=args.full, seed=args.seed,
-                                  mnist_from=args.mnist_from, only=args.only.split(",") if args.only else None)
+                                  mnist_from=args.mnist_from, only=args.only.split(",") if args.only else None,
+                                  jobs=args.jobs)
     for key, value in env.items():
         print(f"{key}={value}")
     return 0

@@ -579,3 +579,39 @@ def test_real_format_celeba(real_format_cache):
     assert train.attribute_names == CELEBA_ATTRIBUTES and train.images.shape[1:] == (3, 64, 64)
     for name in ("Eyeglasses", "Smiling", "Wearing_Hat"):
         assert 0 < float(train.attributes[:, CELEBA_ATTRIBUTES.index(name)].mean()) < 1
+
+
+def test_real_format_files_full_layout_at_reduced_sizes(tmp_path, monkeypatch):
+    """full=True's branches (whole factor grids in file order, the real partitions, 20 drawers per
+    Omniglot character), with the real sizes scaled down so that the test takes seconds."""
+    import tests.real_format_files as rf
+
+    monkeypatch.setattr(rf, "FULL_UNIQUE", 16)
+    monkeypatch.setitem(rf.REAL_SIZES, "omniglot-official", ((30, 30), (20, 20)))
+    monkeypatch.setitem(rf.REAL_SIZES, "dsprites", 3000)
+    monkeypatch.setitem(rf.REAL_SIZES, "shapes3d", 2000)
+    monkeypatch.setitem(rf.REAL_SIZES, "celeba", (50, 7, 9))
+    env = rf.write_real_format_files(tmp_path, full=True, only=["omniglot", "dsprites", "shapes3d", "celeba"])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(download, "_warned_about_override", True)
+    assert len(data.load("omniglot", "test", version="official")) == 20 * 20
+    assert len(data.load("omniglot", "test")) == 8070  # the IWAE set's real size
+    dsprites = formats.read_dsprites_npz(tmp_path / "dsprites" / rf.DSPRITES_FILE)
+    assert np.array_equal(dsprites["latents_classes"][:3, -1], [0, 1, 2])  # grid order: posY fastest
+    assert len(data.load("dsprites", "all")) == 3000 and len(data.load("shapes3d", "all")) == 2000
+    assert [len(data.load("celeba", split)) for split in ("train", "valid", "test")] == [50, 7, 9]
+
+
+def test_real_format_files_cli_prints_the_environment(tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "tests.real_format_files", str(tmp_path), "--only", "mnist",
+                           "--n-train", "20", "--n-test", "10"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr
+    env = dict(line.split("=", 1) for line in proc.stdout.split())
+    assert env == {"COURSE_DATA_DIR": str(tmp_path), "COURSE_TEST_CHECKSUMS": str(tmp_path / "checksums.json")}
+    assert set(json.loads((tmp_path / "checksums.json").read_text())) == {
+        f"mnist/{name}" for name in real.REMOTE_FILES["mnist"]}

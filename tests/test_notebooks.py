@@ -69,3 +69,18 @@ def test_notebook_quick_run_and_receipt(path, tmp_path):
         value = row["numbers"][key]
         value = float(value) if isinstance(value, (bool, int, float)) else value
         assert low <= value <= high, f"{key} = {value} outside the expected [{low}, {high}]"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_expected_ranges_contain_the_whole_seed_sweep(path):
+    """The receipt ranges hold every seed of results/seeds/, not just seed 0 (COURSE.md, "Claims and seeds")."""
+    import csv
+    sweep = ROOT / "results" / "seeds" / f"{path.stem}_quick.csv"
+    assert sweep.exists(), f"no seed sweep: run python -m helpers.course seeds --only {path.stem[:2]}"
+    rows = {row["key"]: row for row in csv.DictReader(sweep.open())}
+    expected = json.loads((EXPECTED / f"{path.stem}.json").read_text())
+    for key, (low, high) in expected.items():
+        assert key in rows, f"the sweep has no {key!r}"
+        assert int(rows[key]["n"]) >= 5, f"{key}: fewer than 5 seeds in the sweep"
+        assert low <= float(rows[key]["min"]) and float(rows[key]["max"]) <= high, (
+            f"{key}: the sweep spans [{rows[key]['min']}, {rows[key]['max']}], outside the expected [{low}, {high}]")
