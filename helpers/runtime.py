@@ -128,3 +128,23 @@ def use_course_style() -> None:
     import seaborn as sns
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind",
                   rc={"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 10, "image.cmap": "viridis"})
+
+
+class without_distribution_checks:
+    """Turn off torch.distributions' argument checks inside a training or evaluation loop.
+
+    Each check (e.g. "is every scale > 0?") is a comparison whose answer Python needs at once: on a
+    GPU that makes the CPU wait for the GPU, at every distribution built in every step. The loops of
+    the course have their own guard instead: `train` stops at the first non-finite loss term.
+    """
+
+    def __enter__(self):
+        from torch.distributions import Distribution
+        self._before = Distribution._validate_args
+        Distribution.set_default_validate_args(False)
+        return self
+
+    def __exit__(self, *exc):
+        from torch.distributions import Distribution
+        Distribution.set_default_validate_args(self._before)
+        return False

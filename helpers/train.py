@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .runtime import without_distribution_checks
+
 
 class NonFiniteLossError(RuntimeError):
     """A loss term became NaN or infinite."""
@@ -209,27 +211,30 @@ def train(model: nn.Module, data, *, steps: int, batch_size: int = 128, lr: floa
                           "sampler": sampler.state_dict(), "history": history.terms, "step": step,
                           "rng": _rng_state()}, path)
 
-    order, order_on_device = None, None
-    for step in range(start + 1, steps + 1):
-        position = sampler.position if sampler.position + sampler.batch_size <= sampler.n else 0
-        indices = sampler.next_indices()  # one draw for all tensors: x and its y stay paired
-        if tensors[0].device != indices.device:
-            if sampler.order is not order:  # a new epoch: copy its order to the device once
-                order, order_on_device = sampler.order, sampler.order.to(device)
-            indices = order_on_device[position:position + sampler.batch_size]
-        batch = tuple(t[indices].to(device, non_blocking=True) for t in tensors)
-        terms = loss_fn(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
-        logged = {name: value.detach() if torch.is_tensor(value) else value for name, value in terms.items()}
-        pending.append((step, logged))
-        if after_step is not None:
-            after_step(step, logged)
-        if len(pending) >= log_every or step == steps:
-            flush()
-        if path is not None and (step % checkpoint_every == 0 or step == steps):
-            save(step)
+    # torch.distributions' argument checks would make the CPU wait for the GPU at every step;
+    # the NaN/inf guard in flush() catches what they would.
+    with without_distribution_checks():
+        order, order_on_device = None, None
+        for step in range(start + 1, steps + 1):
+            position = sampler.position if sampler.position + sampler.batch_size <= sampler.n else 0
+            indices = sampler.next_indices()  # one draw for all tensors: x and its y stay paired
+            if tensors[0].device != indices.device:
+                if sampler.order is not order:  # a new epoch: copy its order to the device once
+                    order, order_on_device = sampler.order, sampler.order.to(device)
+                indices = order_on_device[position:position + sampler.batch_size]
+            batch = tuple(t[indices].to(device, non_blocking=True) for t in tensors)
+            terms = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            logged = {name: value.detach() if torch.is_tensor(value) else value for name, value in terms.items()}
+            pending.append((step, logged))
+            if after_step is not None:
+                after_step(step, logged)
+            if len(pending) >= log_every or step == steps:
+                flush()
+            if path is not None and (step % checkpoint_every == 0 or step == steps):
+                save(step)
     flush()
     if bar is not None:
         bar.close()

@@ -26,6 +26,8 @@ import math
 import numpy as np
 import torch
 
+from ..runtime import without_distribution_checks
+
 
 def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
     """Device and floating dtype of the model's first floating parameter or buffer (CPU / default otherwise)."""
@@ -118,16 +120,16 @@ def nll(model, data, n_samples: int = 5000, batch_size: int = 100, chunk_size: i
         model.eval()
     per_example = []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), without_distribution_checks():
             for x in _batches(data, batch_size):
-                x = x.to(device=device, dtype=dtype)
+                x = x.to(device=device, dtype=dtype, non_blocking=True)
                 log_px = _chunked_log_mean_exp(model, x, n_samples, chunk_size)
-                per_example.append(-log_px.cpu())
+                per_example.append(-log_px)   # stays on the device: one copy to the host at the end
     finally:
         if hasattr(model, "train"):
             model.train(was_training)
     if not per_example:
         raise ValueError("nll got no examples: `data` is empty")
-    per_example = torch.cat(per_example).numpy()
+    per_example = torch.cat(per_example).cpu().numpy()
     mean = float(per_example.mean())
     return (mean, per_example) if return_per_example else mean
