@@ -10,11 +10,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """For `pytest -n N --dist loadgroup` (make test): keep each notebook's nbval cells on one worker
     (they share one kernel), and start the long runs (notebooks) first so the cores stay busy."""
-    import pytest
-
     for item in items:
         if str(item.fspath).endswith(".ipynb"):
             item.add_marker(pytest.mark.xdist_group(name=f"nbval-{item.fspath.basename}"))
