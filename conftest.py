@@ -13,7 +13,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+@pytest.hookimpl(wrapper=True)  # a wrapper runs before every plain hook, pytest-xdist's included
 def pytest_collection_modifyitems(config, items):
     """For `pytest -n N --dist loadgroup` (make test): keep each notebook's nbval cells on one worker
     (they share one kernel), and start the long runs (notebooks) first so the cores stay busy."""
@@ -24,3 +24,11 @@ def pytest_collection_modifyitems(config, items):
     def slow(item):
         return str(item.fspath).endswith(".ipynb") or item.get_closest_marker("notebook") is not None
     items.sort(key=lambda item: not slow(item))  # stable: the order within each part is kept
+    result = yield
+    grouped = [item for item in items if item.get_closest_marker("xdist_group") is not None]
+    if getattr(config.option, "loadgroup", False) and grouped and "@" not in grouped[0].nodeid:
+        raise pytest.UsageError(
+            "pytest-xdist could not group the nbval cells of a notebook onto one worker (this pytest stores "
+            "node ids where pytest-xdist's --dist loadgroup does not tag them). Install the pinned versions "
+            "(pip install -e '.[test]') or run serially: JOBS=1 make test.")
+    return result
