@@ -23,6 +23,8 @@ Content looks like the real thing where that is cheap:
 - 3D Shapes: the embedded `shapes` generator with its factor values (`real.SHAPES3D_VALUES`);
 - CelebA: the embedded `portraits` (64 x 64) scaled into the centre of 178 x 218 JPEGs;
   Eyeglasses, Smiling, Wearing_Hat and the hair colours come from the portraits, the rest are random.
+- CIFAR-10: the embedded `portraits` at 32 x 32 with random labels, in the python version's pickled
+  batches (protocol 2, bytes keys) inside cifar-10-python.tar.gz; with full=True, random pixels.
 
 To stay fast, at most `unique` distinct images are rendered per set and repeated. With full=True
 the dSprites and 3D Shapes label arrays are the complete factor grids in file order (as in the real
@@ -48,9 +50,9 @@ REAL_SIZES = {  # the real data sets' split sizes
     "mnist": (60000, 10000), "fashion-mnist": (60000, 10000),
     "binarized-mnist": (50000, 10000, 10000),
     "omniglot-iwae": (24345, 8070), "omniglot-official": ((30, 964), (20, 659)),  # (alphabets, characters)
-    "dsprites": 737280, "shapes3d": 480000, "celeba": (162770, 19867, 19962),
+    "dsprites": 737280, "shapes3d": 480000, "celeba": (162770, 19867, 19962), "cifar10": (50000, 10000),
 }
-DATASETS = ("mnist", "fashion-mnist", "binarized-mnist", "omniglot", "dsprites", "shapes3d", "celeba")
+DATASETS = ("mnist", "fashion-mnist", "binarized-mnist", "omniglot", "dsprites", "shapes3d", "celeba", "cifar10")
 
 #: CelebA's 40 attributes, in the order of list_attr_celeba.txt.
 CELEBA_ATTRIBUTES = (
@@ -396,6 +398,62 @@ def write_celeba(folder: Path, n_train: int, n_test: int, seed: int = 0, full: b
     return [target / "img_align_celeba.zip", target / "list_attr_celeba.txt", target / "list_eval_partition.txt"]
 
 
+CIFAR10_LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def cifar10_tarball(path: Path, train: tuple, test: tuple, label_names=CIFAR10_LABEL_NAMES) -> Path:
+    """cifar-10-python.tar.gz from (images N x 3 x 32 x 32 uint8, labels) per split: the train images in
+    five batches data_batch_1..5, the test images in test_batch, and batches.meta, each a pickled
+    dict with bytes keys (as Python 2 wrote them) under cifar-10-batches-py/."""
+    import pickle
+    import tarfile
+
+    def batch(images, labels, title, first):
+        return {b"batch_label": title.encode(), b"labels": [int(v) for v in labels],
+                b"data": np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), 3072),
+                b"filenames": [f"stand_in_s_{first + i:06d}.png".encode() for i in range(len(images))]}
+
+    members = {}
+    train_rows = np.array_split(np.arange(len(train[0])), 5)
+    for k, rows in enumerate(train_rows):
+        members[f"data_batch_{k + 1}"] = batch(train[0][rows], train[1][rows], f"training batch {k + 1} of 5",
+                                               int(rows[0]) if len(rows) else 0)
+    members["test_batch"] = batch(test[0], test[1], "testing batch 1 of 1", 0)
+    members["batches.meta"] = {b"num_cases_per_batch": 10000, b"label_names": [n.encode() for n in label_names],
+                               b"num_vis": 3072}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        folder_info = tarfile.TarInfo("cifar-10-batches-py")
+        folder_info.type, folder_info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder_info)
+        contents = {name: pickle.dumps(value, protocol=2) for name, value in members.items()}  # as the real files
+        contents["readme.html"] = b'<meta http-equiv="refresh" ' \
+            b'content="0; url=http://www.cs.toronto.edu/~kriz/cifar.html">\n'
+        for name, payload in contents.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size, info.mode = len(payload), 0o644
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def write_cifar10(folder: Path, n_train: int, n_test: int, seed: int = 0, full: bool = False,
+                  unique: int = 128) -> list[Path]:
+    """cifar-10-python.tar.gz: `portraits` at 32 x 32 (tiled from `unique` drawings) with random labels;
+    full=True: uniformly random pixels and labels at the real sizes (content irrelevant, for timing)."""
+    from helpers.data import portraits
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for n in (n_train, n_test):
+        if full:
+            images = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        else:
+            drawn = portraits.render(portraits.sample_factors(max(1, min(n, unique)), seed + len(parts)), size=32)
+            images = (drawn.numpy() * 255).round().astype(np.uint8)[_tile_rows(n, len(drawn))]
+        parts.append((images, rng.integers(0, 10, n)))
+    return [cifar10_tarball(folder / "cifar10" / "cifar-10-python.tar.gz", *parts)]
+
+
 # ------------------------------------------------------------------------------------------------
 
 
@@ -468,6 +526,8 @@ def _write_set(task) -> dict:
         written = write_dsprites(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE)
     elif name == "shapes3d":
         written = write_shapes3d(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE if full else 48)
+    elif name == "cifar10":
+        written = write_cifar10(folder, *(REAL_SIZES["cifar10"] if full else (n_train, n_test)), seed, full)
     else:
         written = write_celeba(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE if full else 128)
     return {path.relative_to(folder).as_posix(): sha256(path) for path in written}

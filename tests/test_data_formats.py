@@ -428,6 +428,124 @@ def test_celeba_loader_crops_attributes_and_partition(cache, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# CIFAR-10 (python version: pickled batches in a tarball)
+
+
+def cifar_rows(n, offset=0):
+    """n rows of `data` whose value says where it is: channel * 100 + image row + offset (uint8)."""
+    position = np.arange(3072)
+    row = (position // 1024) * 100 + (position % 1024) // 32  # 1024 red, 1024 green, 1024 blue, each row-major
+    return np.tile(row + offset, (n, 1)).astype(np.uint8)
+
+
+def test_read_cifar10_tarball_reads_planes_batches_and_names(tmp_path):
+    from tests.real_format_files import CIFAR10_LABEL_NAMES, cifar10_tarball
+
+    train = np.concatenate([cifar_rows(1, offset=k) for k in range(7)])  # image k carries offset k
+    path = cifar10_tarball(tmp_path / "cifar-10-python.tar.gz", (train, np.arange(7) % 10),
+                           (cifar_rows(3, offset=20), np.array([9, 0, 4])))
+    part = formats.read_cifar10_tarball(path, "train")
+    assert part["images"].shape == (7, 3, 32, 32) and part["images"].dtype == np.uint8
+    # pixel (c, r, x) of image k is c * 100 + r + k: planes R, G, B, each 32 rows of 32
+    assert part["images"][0, 0, 0, 0] == 0 and part["images"][0, 1, 0, 31] == 100 and part["images"][0, 2, 31, 5] == 231
+    assert part["images"][6, 1, 3, 7] == 100 + 3 + 6  # the 5 batches (2, 2, 1, 1, 1 images) concatenated in order
+    assert part["labels"].tolist() == [0, 1, 2, 3, 4, 5, 6] and part["label_names"] == CIFAR10_LABEL_NAMES
+    test = formats.read_cifar10_tarball(path, "test")
+    assert test["labels"].tolist() == [9, 0, 4] and test["images"][2, 2, 10, 0] == 200 + 10 + 20
+    with pytest.raises(ValueError, match="split"):
+        formats.read_cifar10_tarball(path, "valid")
+
+
+def cifar_tar(path, members):
+    """A gzipped tar of cifar-10-batches-py/<name> -> raw bytes."""
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def python2_batch(row: bytes, label: int) -> bytes:
+    """{"data": one 1 x 3072 uint8 row, "labels": [label]} as Python 2's cPickle wrote CIFAR-10's batches
+    (protocol 2, str as BINSTRING, numpy.core.multiarray._reconstruct): not what Python 3 writes."""
+    array = (b"cnumpy.core.multiarray\n_reconstruct\nq\x03cnumpy\nndarray\nq\x04K\x00\x85U\x01b\x87Rq\x05"
+             b"(K\x01K\x01M\x00\x0c\x86cnumpy\ndtype\nq\x06U\x02u1K\x00K\x01\x87Rq\x07"
+             b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
+             + struct.pack("<I", len(row)) + row + b"tb")
+    return b"\x80\x02}q\x01(U\x04dataq\x02" + array + b"U\x06labelsq\x08]q\t" + bytes([ord("K"), label]) + b"au."
+
+
+def test_read_cifar10_tarball_reads_python2_pickles(tmp_path):
+    import pickle
+
+    meta = pickle.dumps({b"label_names": [b"x"] * 10}, protocol=2)
+    path = cifar_tar(tmp_path / "py2.tar.gz", {"test_batch": python2_batch(cifar_rows(1).tobytes(), 7),
+                                               "batches.meta": meta})
+    part = formats.read_cifar10_tarball(path, "test")
+    assert part["labels"].tolist() == [7] and part["images"][0, 2, 5, 9] == 205
+
+
+class _MakesAFolder:
+    """Unpickling this calls os.mkdir: stands for any code a tampered pickle could run."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+
+    def __reduce__(self):
+        return os.mkdir, (self.folder,)
+
+
+def test_read_cifar10_tarball_refuses_other_structures_and_code(tmp_path):
+    import pickle
+
+    good = {b"data": cifar_rows(2), b"labels": [1, 2]}
+    meta = pickle.dumps({b"label_names": [b"x"] * 10}, protocol=2)
+    (tmp_path / "plain.txt").write_text("not an archive")
+    with pytest.raises(ValueError, match="not a gzipped tar"):
+        formats.read_cifar10_tarball(tmp_path / "plain.txt")
+    # the binary version's layout (or any other) lacks the python batches
+    path = cifar_tar(tmp_path / "binary.tar.gz", {"data_batch_1.bin": b"\x00" * 3073})
+    with pytest.raises(ValueError, match="no cifar-10-batches-py/data_batch_1"):
+        formats.read_cifar10_tarball(path)
+    wrong = [({b"data": cifar_rows(2)[:, :1000], b"labels": [1, 2]}, "b'data' must be a uint8 array"),
+             ({b"data": cifar_rows(2).astype(np.float32), b"labels": [1, 2]}, "b'data' must be a uint8 array"),
+             ({b"data": cifar_rows(2), b"labels": [1]}, "b'labels' must be a list of 2 ints"),
+             ({b"data": cifar_rows(2), b"labels": [1, 10]}, "b'labels' must be a list of 2 ints"),
+             ([good], "not the batch dict")]
+    for k, (batch, message) in enumerate(wrong):
+        payload = pickle.dumps(batch, protocol=2)
+        path = cifar_tar(tmp_path / f"wrong{k}.tar.gz", {"test_batch": payload, "batches.meta": meta})
+        with pytest.raises(ValueError, match=message):
+            formats.read_cifar10_tarball(path, "test")
+    # a pickle that would run code is refused before anything runs
+    marker = tmp_path / "made-by-the-pickle"
+    evil = pickle.dumps({b"data": cifar_rows(2), b"labels": [1, 2], b"x": _MakesAFolder(marker)}, protocol=2)
+    path = cifar_tar(tmp_path / "evil.tar.gz", {"test_batch": evil, "batches.meta": meta})
+    with pytest.raises(ValueError, match="refusing to load the global .*mkdir"):
+        formats.read_cifar10_tarball(path, "test")
+    assert not marker.exists()
+
+
+def test_cifar10_loader_on_a_miniature_file(cache, monkeypatch):
+    from tests.real_format_files import cifar10_tarball
+
+    path = cifar10_tarball(cache / "cifar10" / "cifar-10-python.tar.gz", (cifar_rows(5), np.arange(5)),
+                           (cifar_rows(4, offset=20), np.array([3, 1, 4, 1])))
+    with pytest.raises(ChecksumMismatchError):  # the real pin refuses the stand-in before unpickling it
+        data.load("cifar10", "test")
+    place(monkeypatch, "cifar10", "cifar-10-python.tar.gz", path)
+    ds = data.load("cifar10", "test", n=3)
+    assert ds.images.shape == (3, 3, 32, 32) and ds.labels.tolist() == [3, 1, 4]
+    assert ds.images.dtype == torch.float32 and float(ds.images[1, 2, 7, 0]) == pytest.approx((200 + 7 + 20) / 255)
+    raw = data.load("cifar10", storage="uint8")
+    assert raw.images.dtype == torch.uint8 and len(raw) == 5 and int(raw.images[4, 1, 31, 31]) == 131
+    assert raw.info["label_names"][0] == "airplane" and raw.info["label_names"][9] == "truck"
+
+
+# ---------------------------------------------------------------------------------------------
 # the test-only checksum override (COURSE_TEST_CHECKSUMS)
 
 
@@ -581,6 +699,17 @@ def test_real_format_celeba(real_format_cache):
         assert 0 < float(train.attributes[:, CELEBA_ATTRIBUTES.index(name)].mean()) < 1
 
 
+def test_real_format_cifar10(real_format_cache):
+    from helpers.data import portraits
+    from tests.real_format_files import CIFAR10_LABEL_NAMES
+
+    train, test = data.load("cifar10"), data.load("cifar10", "test")
+    assert (len(train), len(test)) == (120, 40) and train.images.shape[1:] == (3, 32, 32)
+    assert train.info["label_names"] == CIFAR10_LABEL_NAMES and set(train.labels.tolist()) <= set(range(10))
+    drawn = portraits.render(portraits.sample_factors(120, 0), size=32)  # the stand-in's pictures, in order
+    assert (train.images - drawn).abs().max() <= 0.5 / 255 + 1e-6  # only the uint8 rounding differs
+
+
 def test_real_format_files_full_layout_at_reduced_sizes(tmp_path, monkeypatch):
     """full=True's branches (whole factor grids in file order, the real partitions, 20 drawers per
     Omniglot character), with the real sizes scaled down so that the test takes seconds."""
@@ -591,7 +720,9 @@ def test_real_format_files_full_layout_at_reduced_sizes(tmp_path, monkeypatch):
     monkeypatch.setitem(rf.REAL_SIZES, "dsprites", 3000)
     monkeypatch.setitem(rf.REAL_SIZES, "shapes3d", 2000)
     monkeypatch.setitem(rf.REAL_SIZES, "celeba", (50, 7, 9))
-    env = rf.write_real_format_files(tmp_path, full=True, only=["omniglot", "dsprites", "shapes3d", "celeba"])
+    monkeypatch.setitem(rf.REAL_SIZES, "cifar10", (50, 10))
+    env = rf.write_real_format_files(tmp_path, full=True,
+                                     only=["omniglot", "dsprites", "shapes3d", "celeba", "cifar10"])
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("COURSE_OFFLINE", "1")
@@ -602,6 +733,8 @@ def test_real_format_files_full_layout_at_reduced_sizes(tmp_path, monkeypatch):
     assert np.array_equal(dsprites["latents_classes"][:3, -1], [0, 1, 2])  # grid order: posY fastest
     assert len(data.load("dsprites", "all")) == 3000 and len(data.load("shapes3d", "all")) == 2000
     assert [len(data.load("celeba", split)) for split in ("train", "valid", "test")] == [50, 7, 9]
+    cifar = data.load("cifar10", storage="uint8")  # full=True: random pixels, not portraits
+    assert len(cifar) == 50 and len(data.load("cifar10", "test")) == 10 and cifar.images.float().std() > 60
 
 
 def test_real_format_files_cli_prints_the_environment(tmp_path):

@@ -92,6 +92,8 @@ _REGISTRY = dict([
            "split train|test|all", "real", "load_shapes3d"),
     _entry("celeba", "real", (3, 64, 64), ("40 attributes",), "CelebA 64x64 centre crops + 40 binary attributes; "
            "train|valid|test", "real", "load_celeba"),
+    _entry("cifar10", "real", (3, 32, 32), (), "CIFAR-10 (python version), labels 0-9 (ds.info['label_names']); "
+           "50,000 train / 10,000 test RGB 32x32; storage='uint8' keeps bytes", "real", "load_cifar10"),
 ])
 
 _FACTOR_SETS = {"sprites": "sprites", "shapes": "shapes", "pendulum": "pendulum", "portraits": "portraits",

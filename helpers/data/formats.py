@@ -5,10 +5,13 @@ They return NumPy arrays exactly as stored (uint8 pixels, raw label values); the
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import os
+import pickle
 import re
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -201,3 +204,100 @@ def read_celeba_partition(path: str | os.PathLike) -> dict:
     """Read CelebA's `list_eval_partition.txt`: "<file>.jpg <0|1|2>" (train / valid / test)."""
     rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
     return {"filenames": [r[0] for r in rows], "partition": np.array([int(r[1]) for r in rows], dtype=np.int64)}
+
+
+# ------------------------------------------------------------------------------------------------
+# CIFAR-10, python version (cifar-10-python.tar.gz)
+
+CIFAR10_FOLDER = "cifar-10-batches-py"  # the tarball's top folder
+CIFAR10_BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+CIFAR10_PIXELS = 3 * 32 * 32  # a row of `data`: 1024 red, then 1024 green, then 1024 blue values, row-major
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that can build only what CIFAR-10's batches hold: dicts, lists, ints, bytes and
+    uint8 NumPy arrays. Any other global (os.system, builtins.eval, ...) is refused, so a tampered
+    file cannot run code through `pickle` even if it got this far (the checksum is the first guard)."""
+
+    # (module, name) -> object. The real files were pickled by Python 2 (numpy.core.multiarray);
+    # files pickled by NumPy 2 name numpy._core.multiarray; Python 3 pickles bytes under protocol 2
+    # as _codecs.encode(str, "latin1").
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): np.empty(0).__reduce__()[0],
+        ("numpy._core.multiarray", "_reconstruct"): np.empty(0).__reduce__()[0],
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): codecs.encode,
+    }
+
+    def find_class(self, module, name):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"CIFAR-10 batches hold only arrays, lists and bytes; refusing to load the global {module}.{name}"
+            ) from None
+
+
+def _cifar10_unpickle(archive: tarfile.TarFile, member: tarfile.TarInfo, path) -> dict:
+    if not member.isfile():
+        raise ValueError(f"{path}: {member.name} is not a regular file")
+    with archive.extractfile(member) as f:
+        try:
+            # encoding="bytes": the batches were pickled by Python 2, whose str keys become bytes here
+            batch = _CifarUnpickler(f, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path}: {member.name} is not a CIFAR-10 batch pickle: {error}") from error
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: {member.name} holds a {type(batch).__name__}, not the batch dict")
+    return batch
+
+
+def read_cifar10_tarball(path: str | os.PathLike, split: str = "train") -> dict:
+    """Read CIFAR-10's python version (`cifar-10-python.tar.gz`) straight from the tarball.
+
+    Layout (Krizhevsky's CIFAR page): cifar-10-batches-py/data_batch_1..5 (train, 10,000 images each),
+    test_batch (10,000) and batches.meta, each a Python 2 pickle of a dict: b"data" a 10000 x 3072
+    uint8 array (per row the 32 x 32 red plane, then green, then blue, each row-major), b"labels" a
+    list of ints 0-9; batches.meta's b"label_names" names the classes.
+    Returns images (N x 3 x 32 x 32 uint8), labels (N int64) and label_names.
+
+    Pickle can run code while loading. Give this function only a file whose checksum matched the
+    pinned one (`real.load_cifar10` reads only what `fetch` verified); as a second guard the
+    unpickler builds nothing but arrays, lists, ints and bytes (see `_CifarUnpickler`).
+    Nothing is extracted to disk; the archive is read in one pass (members come in any order).
+    """
+    if split not in CIFAR10_BATCHES:
+        raise ValueError("cifar10: split must be 'train' or 'test'")
+    wanted = {f"{CIFAR10_FOLDER}/{name}": name for name in CIFAR10_BATCHES[split] + ("batches.meta",)}
+    found = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            # one pass: seeking back in a gzip stream would decompress it again from the start
+            for member in archive:
+                if member.name in wanted:
+                    found[wanted[member.name]] = _cifar10_unpickle(archive, member, path)
+                    if len(found) == len(wanted):
+                        break
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ValueError(f"{path} is not a gzipped tar archive: is it cifar-10-python.tar.gz? ({error})") from error
+    missing = [f"{CIFAR10_FOLDER}/{name}" for name in wanted.values() if name not in found]
+    if missing:
+        raise ValueError(f"{path} has no {', '.join(missing)}: is it cifar-10-python.tar.gz (the python version)?")
+    images, labels = [], []
+    for name in CIFAR10_BATCHES[split]:  # train: batches 1..5 in order, as every CIFAR-10 loader concatenates them
+        data, batch_labels = found[name].get(b"data"), found[name].get(b"labels")
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+                or data.shape[1] != CIFAR10_PIXELS:
+            raise ValueError(f"{path}: {name}'s b'data' must be a uint8 array of N x {CIFAR10_PIXELS}, "
+                             f"found {getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}")
+        if not isinstance(batch_labels, list) or len(batch_labels) != len(data) \
+                or not all(isinstance(v, int) and 0 <= v < 10 for v in batch_labels):
+            raise ValueError(f"{path}: {name}'s b'labels' must be a list of {len(data)} ints in 0..9")
+        images.append(data.reshape(-1, 3, 32, 32))  # row = R plane, G plane, B plane: C x H x W as stored
+        labels.append(np.asarray(batch_labels, dtype=np.int64))
+    names = found["batches.meta"].get(b"label_names")
+    if not isinstance(names, list) or len(names) != 10 or not all(isinstance(v, bytes) for v in names):
+        raise ValueError(f"{path}: batches.meta's b'label_names' must be a list of 10 names")
+    return {"images": np.concatenate(images), "labels": np.concatenate(labels),
+            "label_names": tuple(v.decode("ascii") for v in names)}
