@@ -7,6 +7,8 @@
 - precision_recall  `precision_recall`, `prd`                    fidelity vs coverage          (Kynkäänniemi et al.
                                                                  2019; Sajjadi et al. 2018)
 - latent            `nac`, `active_dims`                         latent-space geometry         (MaskAAE; Burda et al.)
+- mmd               `mmd`, `gaussian_rbf_mmd`                    kernel two-sample distance    (Gretton et al. 2012;
+                                                                 Tolstikhin et al. 2018)
 
 Each module's docstring cites its sources in full, with links.
 """
@@ -15,6 +17,7 @@ from .frechet import (ClassifierFeatures, FrechetScore, InceptionFeatures, fid, 
                       frechet_distance_gaussians)
 from .latent import active_dims, activity, correlation_matrix, nac
 from .likelihood import iwae_bound, nll
+from .mmd import gaussian_rbf_mmd, mmd
 from .precision_recall import (PrecisionRecall, plot_prd, prd, prd_f_beta, prd_from_histograms,
                                precision_recall)
 
@@ -25,4 +28,5 @@ __all__ = [
     "InceptionFeatures",
     "precision_recall", "PrecisionRecall", "prd", "prd_from_histograms", "prd_f_beta", "plot_prd",
     "nac", "active_dims", "activity", "correlation_matrix",
+    "mmd", "gaussian_rbf_mmd",
 ]

@@ -1,0 +1,188 @@
+"""Deterministic autoencoders made generative after training: AE, RAE, and the ex-post Gaussian mixture.
+
+Source: P. Ghosh, M. S. M. Sajjadi, A. Vergari, M. Black, B. Schölkopf, "From Variational to
+Deterministic Autoencoders", ICLR 2020, https://arxiv.org/abs/1903.12436
+
+A VAE's encoder noise mostly acts as a regulariser of the decoder. The RAE drops the noise and
+regularises explicitly (their eq. 11):
+
+    L_RAE = L_REC + beta * L_Z + lambda * L_REG,   L_Z = 1/2 ||z||^2,  z = E(x),
+
+with L_REG one of
+    RAE-L2   ||theta||^2, weight decay on the decoder's parameters only;
+    RAE-GP   ||grad_z D(z)||^2 at the encoded z (a smooth decoder around the training codes).
+
+Nothing makes the codes follow N(0, I), so sampling needs a density fitted to them after training
+(ex-post density estimation, their Section 4): a Gaussian mixture on the training codes, sampled and
+decoded. A plain autoencoder + the same mixture ("AE + GMM") is the baseline with no regulariser.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
+
+from ..likelihoods import BernoulliLikelihood, make_likelihood
+from ..nets import decoder_for, encoder_for
+
+REGULARISERS = ("l2", "gp")
+
+
+class ExPostGMM:
+    """A Gaussian mixture fitted to codes after training (scikit-learn's EM), as a sampler of z.
+
+    Samples are drawn here from the fitted weights, means and covariances with this object's own
+    generator (scikit-learn's `sample` reseeds from `random_state` on every call and so would repeat).
+    """
+
+    def __init__(self, n_components: int = 10, covariance_type: str = "full", seed: int = 0, **options):
+        self.gmm = GaussianMixture(n_components, covariance_type=covariance_type, random_state=seed, **options)
+        self.rng = np.random.default_rng(seed)
+
+    def fit(self, codes) -> "ExPostGMM":
+        self.gmm.fit(_numpy(codes))
+        return self
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.gmm.weights_
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.gmm.means_
+
+    def covariances(self) -> np.ndarray:
+        """[K, d, d] covariance matrices whatever `covariance_type` stored."""
+        k, d = self.gmm.means_.shape
+        cov, kind = self.gmm.covariances_, self.gmm.covariance_type
+        if kind == "full":
+            return cov
+        if kind == "tied":
+            return np.broadcast_to(cov, (k, d, d))
+        if kind == "diag":
+            return np.stack([np.diag(c) for c in cov])
+        return cov[:, None, None] * np.eye(d)                          # spherical: one variance each
+
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n codes: component c ~ Categorical(weights), z = mean_c + L_c eps, L_c L_c^T = Sigma_c (float32)."""
+        rng = self.rng if seed is None else np.random.default_rng(seed)
+        chol = np.linalg.cholesky(self.covariances())
+        component = rng.choice(len(self.weights), size=n, p=self.weights / self.weights.sum())
+        eps = rng.standard_normal((n, self.means.shape[1]))
+        z = self.means[component] + np.einsum("nij,nj->ni", chol[component], eps)
+        return torch.as_tensor(z, dtype=torch.float32)
+
+    def log_prob(self, codes) -> torch.Tensor:
+        """log q(z) under the mixture, per code (float64)."""
+        return torch.as_tensor(self.gmm.score_samples(_numpy(codes)))
+
+
+def _numpy(codes) -> np.ndarray:
+    return np.asarray(codes.detach().cpu() if torch.is_tensor(codes) else codes, dtype=np.float64)
+
+
+class Autoencoder(nn.Module):
+    """z = E(x), x_hat = D(z); loss = c(x, D(E(x))) = -log p(x | D(z)) under the chosen likelihood.
+
+    "bernoulli": the cross-entropy; "gaussian" (fixed sigma): ||x - x_hat||^2 / (2 sigma^2) + const.
+    Generation after `fit_expost(codes)`: z from the mixture, then D(z).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None):
+        super().__init__()
+        self.encoder, self.decoder, self.latent_dim = encoder, decoder, latent_dim
+        self.likelihood = likelihood if likelihood is not None else BernoulliLikelihood()
+        self.expost: ExPostGMM | None = None
+
+    @classmethod
+    def for_data(cls, data_shape: tuple[int, ...], latent_dim: int, likelihood: str = "bernoulli",
+                 hidden: tuple[int, ...] = (256, 256), likelihood_options: dict | None = None, **options):
+        """Default architecture (`helpers.nets`); `options` go to the class (e.g. RAE's beta_z)."""
+        return cls(encoder_for(data_shape, latent_dim, hidden), decoder_for(latent_dim, data_shape, hidden),
+                   latent_dim, make_likelihood(likelihood, **(likelihood_options or {})), **options)
+
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        return self.likelihood.mean(self.decoder(z))
+
+    def reconstruction(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """c(x, D(z)) per example: -log p(x | D(z)) summed over the data dimensions."""
+        return -self.likelihood(self.decoder(z)).log_prob(x)
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        rec = self.reconstruction(x, self.encoder(x)).mean()
+        return {"loss": rec, "rec": rec}
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode_mean(self.encode_mean(x))
+
+    def fit_expost(self, codes, n_components: int = 10, seed: int = 0, **options) -> ExPostGMM:
+        """Fit the ex-post mixture to (training) codes; `sample` then draws from it."""
+        self.expost = ExPostGMM(n_components, seed=seed, **options).fit(codes)
+        return self.expost
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        if self.expost is None:
+            raise RuntimeError(f"{type(self).__name__} has no prior to sample: call fit_expost(codes) first")
+        return self.decode_mean(self.expost.sample(n, seed).to(self._device()))
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def decoder_gradient_penalty(decode, z: torch.Tensor) -> torch.Tensor:
+    """||grad_z D(z)||^2 (squared Frobenius norm of the decoder's Jacobian) per example, estimated with one
+    random projection: ||J||_F^2 = E_v ||v^T J||^2 for v ~ N(0, I) in data space (Hutchinson), which costs
+    one vector-Jacobian product instead of one backward pass per pixel. create_graph: it is a loss term."""
+    if not z.requires_grad:
+        z = z.detach().requires_grad_(True)
+    out = decode(z)
+    v = torch.randn_like(out)
+    (vjp,) = torch.autograd.grad(out, z, grad_outputs=v, create_graph=True)
+    return vjp.pow(2).sum(-1)
+
+
+class RAE(Autoencoder):
+    """Regularised autoencoder (Ghosh et al. 2020): loss = rec + beta_z * 1/2 ||z||^2 (+ reg_weight * L_GP).
+
+    decoder_reg="l2": L_REG = ||theta_D||^2 is applied by the optimiser, as weight decay on the decoder's
+    parameter group only: train with `optimizer=model.optimizer(lr)`. Adam's (coupled) weight_decay w
+    adds w * theta to the gradient, the gradient of (w / 2) ||theta||^2, so w = 2 * reg_weight.
+    decoder_reg="gp": the gradient penalty is a term of the loss ("reg"), and the optimiser is plain Adam.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
+                 beta_z: float = 1.0, decoder_reg: str = "l2", reg_weight: float = 1e-3):
+        super().__init__(encoder, decoder, latent_dim, likelihood)
+        if decoder_reg not in REGULARISERS:
+            raise ValueError(f"unknown decoder_reg {decoder_reg!r}: choose one of {', '.join(REGULARISERS)}")
+        self.beta_z, self.decoder_reg, self.reg_weight = beta_z, decoder_reg, reg_weight
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.encoder(x)
+        rec = self.reconstruction(x, z).mean()
+        code_norm = 0.5 * z.pow(2).sum(-1).mean()                       # L_Z = 1/2 ||z||^2
+        terms = {"rec": rec, "z_norm": code_norm}
+        loss = rec + self.beta_z * code_norm
+        if self.decoder_reg == "gp":
+            terms["reg"] = decoder_gradient_penalty(self.decode_mean, z).mean()
+            loss = loss + self.reg_weight * terms["reg"]
+        return {"loss": loss, **terms}
+
+    def param_groups(self, weight_decay: float | None = None) -> list[dict]:
+        """Two groups: the decoder with weight decay (L2 only), everything else (encoder, likelihood) without."""
+        if weight_decay is None:
+            weight_decay = 2.0 * self.reg_weight if self.decoder_reg == "l2" else 0.0
+        decoder_ids = {id(p) for p in self.decoder.parameters()}
+        rest = [p for p in self.parameters() if id(p) not in decoder_ids]
+        return [{"params": list(self.decoder.parameters()), "weight_decay": weight_decay},
+                {"params": rest, "weight_decay": 0.0}]
+
+    def optimizer(self, lr: float = 1e-3, weight_decay: float | None = None) -> torch.optim.Adam:
+        """Adam over `param_groups` (pass it to `helpers.train.train(optimizer=...)`)."""
+        return torch.optim.Adam(self.param_groups(weight_decay), lr=lr)
