@@ -1,0 +1,157 @@
+"""A VAE whose posterior sample is refined by inverse autoregressive flow (IAF) steps.
+
+Sources: D. P. Kingma, T. Salimans, R. Jozefowicz, X. Chen, I. Sutskever, M. Welling, "Improved Variational
+Inference with Inverse Autoregressive Flow", NeurIPS 2016, https://arxiv.org/abs/1606.04934 (Algorithm 1,
+eqs. 10-14); the masks of M. Germain, K. Gregor, I. Murray, H. Larochelle, "MADE: Masked Autoencoder for
+Distribution Estimation", ICML 2015, https://arxiv.org/abs/1502.03509
+
+The encoder gives q_0(z_0|x) = N(mu, diag sigma^2) and a context h. Each step t = 1..K:
+
+    [m_t, s_t] = MADE_t(z_{t-1}, h),   sigma_t = sigmoid(s_t),   z_t = sigma_t * z_{t-1} + (1 - sigma_t) * m_t
+
+with m_t,i and s_t,i depending on z_{t-1,j} only for j before i in step t's order, so dz_t/dz_{t-1} is
+triangular with diagonal sigma_t, and log|det| = sum_i log sigma_t,i. The posterior density follows:
+
+    log q_K(z_K|x) = log q_0(z_0|x) - sum_t sum_i log sigma_t,i
+
+and the bound is ELBO = E[log p(x|z_K) + log p(z_K) - log q_K(z_K|x)] (one sample, KL by Monte Carlo).
+Successive steps alternate the order (natural, reversed), as the paper reverses the variables.
+"""
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Independent
+
+from ..likelihoods import diagonal_gaussian, make_likelihood
+from ..nets import decoder_for, encoder_for
+from ..vae import VAE
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (out x in)."""
+
+    def __init__(self, n_in: int, n_out: int, mask: torch.Tensor):
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", mask.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class IAFStep(nn.Module):
+    """One IAF step; its MADE gives (m, s) autoregressively in `order` (natural or reversed)."""
+
+    def __init__(self, dim: int, hidden: tuple[int, ...] = (64, 64), context_dim: int = 0, reverse: bool = False,
+                 gate_bias: float = 2.0):
+        super().__init__()
+        # MADE degrees: input i has degree deg_in[i] (its position in this step's order, 1..D); a hidden unit
+        # of degree k may see inputs of degree <= k; output i may see hidden units of degree < deg_in[i].
+        deg_in = torch.arange(dim, 0, -1) if reverse else torch.arange(1, dim + 1)
+        degrees, layers = deg_in, []
+        for width in hidden:
+            deg_h = torch.arange(width) % max(dim - 1, 1) + 1
+            layers.append(MaskedLinear(len(degrees), width, deg_h[:, None] >= degrees[None, :]))
+            degrees = deg_h
+        self.hidden = nn.ModuleList(layers)
+        self.out = MaskedLinear(len(degrees), 2 * dim, (deg_in[:, None] > degrees[None, :]).repeat(2, 1))
+        self.context = nn.Linear(context_dim, hidden[0]) if context_dim and hidden else None
+        with torch.no_grad():   # start near the identity: sigma = sigmoid(gate_bias) close to 1 (the paper's advice)
+            self.out.bias[dim:] = gate_bias
+
+    def forward(self, z: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z_t, log|det dz_t/dz_{t-1}|) per example, eqs. (11)-(14) of Kingma et al. 2016."""
+        a = z
+        for i, layer in enumerate(self.hidden):
+            a = layer(a)
+            if i == 0 and self.context is not None and h is not None:
+                a = a + self.context(h)
+            a = F.elu(a)
+        m, s = self.out(a).chunk(2, dim=-1)
+        sigma = torch.sigmoid(s)
+        return sigma * z + (1 - sigma) * m, F.logsigmoid(s).sum(-1)
+
+
+class IAF(nn.Module):
+    """K IAF steps with alternating orders; returns z_K and the summed log-determinant."""
+
+    def __init__(self, dim: int, n_steps: int = 2, hidden: tuple[int, ...] = (64, 64), context_dim: int = 0):
+        super().__init__()
+        self.steps = nn.ModuleList(IAFStep(dim, hidden, context_dim, reverse=t % 2 == 1) for t in range(n_steps))
+
+    def forward(self, z: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        log_det = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
+        for step in self.steps:
+            z, ld = step(z, h)
+            log_det = log_det + ld
+        return z, log_det
+
+
+class FlowVAE(VAE):
+    """VAE + IAF. The encoder outputs 2 * latent_dim + context_dim numbers: (mean, log std, h).
+
+    loss = rec + beta * kl with rec = -log p(x|z_K), kl = log q_K(z_K|x) - log p(z_K) (one sample);
+    logs "loss", "rec", "kl", "elbo", "log_det" (the flow's mean log-determinant).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
+                 n_flows: int = 2, flow_hidden: tuple[int, ...] = (64, 64), context_dim: int = 8):
+        super().__init__(encoder, decoder, latent_dim, likelihood)
+        self.context_dim = context_dim
+        self.flow = IAF(latent_dim, n_flows, flow_hidden, context_dim)
+
+    @classmethod
+    def for_data(cls, data_shape: tuple[int, ...], latent_dim: int, likelihood: str = "bernoulli",
+                 hidden: tuple[int, ...] = (256, 256), n_flows: int = 2, flow_hidden: tuple[int, ...] = (64, 64),
+                 context_dim: int = 8, **likelihood_options) -> "FlowVAE":
+        return cls(encoder_for(data_shape, 2 * latent_dim + context_dim, hidden),
+                   decoder_for(latent_dim, data_shape, hidden), latent_dim,
+                   make_likelihood(likelihood, **likelihood_options), n_flows, flow_hidden, context_dim)
+
+    def encode_with_context(self, x: torch.Tensor) -> tuple[Independent, torch.Tensor]:
+        """(q_0(z_0|x), h): the flow's base distribution and its context."""
+        out = self.encoder(x)
+        return diagonal_gaussian(out[..., :2 * self.latent_dim]), out[..., 2 * self.latent_dim:]
+
+    def encode(self, x: torch.Tensor) -> Independent:
+        """The base q_0(z_0|x) only (the posterior itself is its push-forward through the flow)."""
+        return self.encode_with_context(x)[0]
+
+    def posterior_sample(self, x: torch.Tensor, n_samples: int | None = None):
+        """(z_K, log q_K(z_K|x)); z_K has shape [S, B, L] when n_samples is given, else [B, L]."""
+        q0, h = self.encode_with_context(x)
+        z0 = q0.rsample() if n_samples is None else q0.rsample((n_samples,))
+        h = h if n_samples is None else h.expand(n_samples, *h.shape)
+        z, log_det = self.flow(z0, h)
+        return z, q0.log_prob(z0) - log_det
+
+    def loss(self, x: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
+        q0, h = self.encode_with_context(x)
+        z0 = q0.rsample()
+        z, log_det = self.flow(z0, h)
+        rec = -self.decode(z).log_prob(x)
+        kl = q0.log_prob(z0) - log_det - self.prior().log_prob(z)    # log q_K(z_K|x) - log p(z_K), one sample
+        return {"loss": (rec + beta * kl).mean(), "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean(),
+                "log_det": log_det.mean()}
+
+    def log_importance_weights(self, x: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """log w[s, b] = log p(x_b|z_sb) + log p(z_sb) - log q_K(z_sb|x_b)."""
+        z, log_q = self.posterior_sample(x, n_samples)
+        x_rep = x.unsqueeze(0).expand(n_samples, *x.shape).reshape(-1, *x.shape[1:])
+        log_px = self.decode(z.reshape(-1, self.latent_dim)).log_prob(x_rep).reshape(n_samples, -1)
+        return log_px + self.prior().log_prob(z) - log_q
+
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic code: the flow applied to the base mean (not the exact mean of q_K, which has no
+        closed form)."""
+        q0, h = self.encode_with_context(x)
+        return self.flow(q0.mean, h)[0]
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        return self.likelihood.mean(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode_mean(self.encode_mean(x))
