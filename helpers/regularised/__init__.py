@@ -5,14 +5,20 @@ modeling", lecture slides, IIT Delhi (no public link); each module cites the pap
 
 - `autoencoders`  `Autoencoder`, `RAE` and the ex-post density `ExPostGMM`     (Ghosh et al. 2020)
 - `wae`           `WAE_MMD`                                                     (Tolstikhin et al. 2018)
+- `adversarial`   `AAE`, `WAE_GAN`, their `LatentDiscriminator`                 (Makhzani et al. 2016;
+                                                                                 Tolstikhin et al. 2018)
 - `two_stage`     `TwoStageVAE`, `stage2_loss_fn`                               (Dai & Wipf 2019)
+- `flows`         `FlowVAE`: a VAE whose posterior is refined by IAF steps      (Kingma et al. 2016)
+- `iop`           `VAE_IOP`: the implicit optimal prior by a density ratio      (Takahashi et al. 2019)
+
+The adversarial models and VAE-IOP train with `train(model, x, loss_fn=adversarial_loss_fn,
+optimizer=torch.optim.Adam(model.main_parameters(), lr))`: the discriminator steps first with its own
+optimiser, then the model's loss is taken against it with its weights frozen.
 """
-from .autoencoders import RAE, Autoencoder, ExPostGMM, decoder_gradient_penalty
-from .two_stage import TwoStageVAE, stage2_loss_fn
-from .wae import WAE_MMD
-# helper B: adversarial (AAE, WAE-GAN: Makhzani et al. 2016; Tolstikhin et al. 2018), flows (VAE + IAF: Kingma
-# et al. 2016), iop (VAE-IOP: Takahashi et al. 2019); `adversarial_loss_fn` trains all three with train().
 from .adversarial import AAE, WAE_GAN, LatentDiscriminator, discriminator_loss, generator_loss
 from .adversarial import loss_fn as adversarial_loss_fn
+from .autoencoders import RAE, Autoencoder, ExPostGMM, decoder_gradient_penalty
 from .flows import IAF, FlowVAE, IAFStep
 from .iop import VAE_IOP
+from .two_stage import TwoStageVAE, stage2_loss_fn
+from .wae import WAE_MMD
