@@ -1,7 +1,7 @@
 """Nothing in the repository points to files outside it.
 
 Sources are cited by authors, title, venue/year and a public link; a learner who clones the course
-has no `../shared` folder, no paper text files and nobody's home directory. This test reads every
+has no folder of course-design files beside it, no paper text files and nobody's home directory. This test reads every
 tracked text file (git ls-files) and fails on references to those, listing each as file:line.
 """
 import re
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (what it is, pattern). Written so that this file does not match itself where it can; it is skipped anyway.
 OUTSIDE_REFERENCES = [
     ("the shared folder beside the repository", re.compile(r"\.\./shared\b")),
-    ("the paper texts of the course design", re.compile(r"\bshared/papers\b")),
+    ("the paper texts of the course design", re.compile(r"\bshared" r"/papers\b")),
     ("a paper seed file", re.compile(r"\b00[0-4]_[0-9a-f]{16}\.txt\b")),
     ("a papers/ folder", re.compile(r"(?<![\w.-])papers/")),
     ("an absolute home path", re.compile(r"(?<![\w.])(?:/home/[\w.-]+|/Users/[\w.-]+|/root/|[A-Za-z]:\\Users\\)")),
@@ -64,8 +64,9 @@ def test_no_tracked_file_refers_to_files_outside_the_repository():
 
 
 @pytest.mark.parametrize("line, bad", [
-    ("see ../shared/papers/001_x.txt", True),
-    ("from 003_0123456789abcdef.txt, section 2", True),
+    # the probes are assembled from parts, so that this file itself holds no such reference
+    ("see " + "../" + "shared" + "/papers/001_x.txt", True),
+    ("from 003_" + "0123456789abcdef" + ".txt, section 2", True),
     ("the text in papers/002.txt", True),
     ("open /home/alice/course/data", True),
     ("C:\\Users\\bob\\course", True),
