@@ -20,6 +20,19 @@ class BernoulliLikelihood(nn.Module):
     why the course reports likelihoods on binary data only.
     """
 
+    support = (0.0, 1.0)
+
+    def check_data(self, x: torch.Tensor) -> None:
+        """Raise a clear error for data a Bernoulli cannot score. `helpers.train.train` calls it once
+        before training (a check inside log_prob would make the CPU wait for the GPU every step)."""
+        if x.numel() == 0:
+            return
+        low, high = (float(v) for v in torch.aminmax(x.detach()))
+        if low < self.support[0] or high > self.support[1]:
+            raise ValueError(f"a Bernoulli likelihood scores values in [0, 1], but the data range from {low:g} "
+                             f"to {high:g}: scale them to [0, 1] (e.g. divide 8-bit pixels by 255) or use a "
+                             f"Gaussian likelihood")
+
     def forward(self, logits: torch.Tensor) -> Independent:
         return Independent(Bernoulli(logits=logits, validate_args=False), logits.dim() - 1)
 
