@@ -22,11 +22,6 @@ import torch
 
 #: The run profiles of the course, cheapest first.
 PROFILES = ("quick", "gpu", "paper")
-PROFILE_COSTS = {
-    "quick": "embedded data on a CPU, at most 3 minutes per notebook on 2 cores",
-    "gpu": "the papers' data sets and architectures, cut to at most 20 minutes per notebook on a free Colab GPU (T4)",
-    "paper": "the papers' full settings: hours on a GPU, checkpointed and resumable",
-}
 _TRUE = {"1", "true", "yes", "on"}
 
 

@@ -22,3 +22,7 @@ from .flows import IAF, FlowVAE, IAFStep
 from .iop import VAE_IOP
 from .two_stage import TwoStageVAE, stage2_loss_fn
 from .wae import WAE_MMD
+
+__all__ = ["AAE", "WAE_GAN", "LatentDiscriminator", "discriminator_loss", "generator_loss", "adversarial_loss_fn",
+           "RAE", "Autoencoder", "ExPostGMM", "decoder_gradient_penalty", "IAF", "FlowVAE", "IAFStep", "VAE_IOP",
+           "TwoStageVAE", "stage2_loss_fn", "WAE_MMD"]
