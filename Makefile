@@ -1,5 +1,7 @@
-# Three commands: `make course` runs every notebook, `make test` runs the test suite, `make lab` opens
-# JupyterLab. Each sets up its own virtual environment on first use (Python 3.10+ needed as `python3`).
+# `make course` runs every notebook, `make test` runs the test suite (autograding included), `make lab`
+# opens JupyterLab, `make assignments` releases the student versions through nbgrader into
+# build/assignments/ (an nbgrader course directory: docs/instructors.md). Each sets up its own virtual
+# environment on first use (Python 3.10+ needed as `python3`).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -13,14 +15,14 @@ JOBS   ?=
 # notice about editable installs).
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: course test lab setup clean
+.PHONY: course test lab assignments setup clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e ".[torch,test]" --config-settings editable_mode=compat
+	$(PIP) -e ".[torch,test,grading]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 course: $(STAMP)
@@ -33,6 +35,12 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(PIP) -e ".[torch,test,lab]" --config-settings editable_mode=compat
 	$(PY) -m jupyter lab notebooks/
+
+# nbgrader (the `grading` extra) writes one assignment per notebook: build/assignments/source/<nb>/ (the
+# solution notebooks), release/<nb>/ (the student versions), gradebook.db and nbgrader_config.py.
+assignments: $(STAMP)
+	$(PIP) -e ".[torch,test,grading]" --config-settings editable_mode=compat
+	$(PY) -m helpers.course assignments $(if $(ONLY),--only $(ONLY)) --out $(OUT)/assignments
 
 clean:
 	rm -rf $(OUT) .pytest_cache

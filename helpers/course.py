@@ -15,8 +15,14 @@ Other commands, for course authors:
         run notebooks over seeds; write the spread of every receipt number to results/seeds/.
     python -m helpers.course strip NOTEBOOK [--from EXECUTED]
         remove outputs, keeping (from EXECUTED, if given) those of `# NBVAL_CHECK_OUTPUT` cells.
+    python -m helpers.course assignments [--only 00 01] [--out build/assignments] [--validate]
+        release the student versions through nbgrader (`make assignments`): an nbgrader course directory
+        with source/, release/ and gradebook.db; --validate also runs `nbgrader validate` on each notebook.
+    python -m helpers.course grading NOTEBOOK [...] [--check]
+        lock the cells that must not change and tag the exercise cells (helpers.assignments.prepare), then
+        list what keeps a notebook from being gradable; --check changes nothing.
     python -m helpers.course student NOTEBOOK [--out FOLDER]
-        write the student version: every solution replaced by a stub (nbgrader's convention).
+        write one notebook's student version (through nbgrader, like `assignments`).
 """
 from __future__ import annotations
 
@@ -145,37 +151,12 @@ def strip_outputs(path: Path, executed: Path | None = None) -> None:
     nbformat.write(nb, path)
 
 
-def student_source(source: str) -> str:
-    """Replace each `### BEGIN SOLUTION` ... `### END SOLUTION` block by a stub, keeping its indentation."""
-    out, inside = [], False
-    for line in source.splitlines():
-        stripped = line.strip()
-        if stripped == "### BEGIN SOLUTION":
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}# YOUR CODE HERE")
-            out.append(f"{indent}raise NotImplementedError()")
-        elif stripped == "### END SOLUTION":
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ValueError("a '### BEGIN SOLUTION' has no matching '### END SOLUTION'")
-    return "\n".join(out)
-
-
 def write_student_version(path: Path, out_dir: Path) -> Path:
-    """The notebook with solutions stubbed out and no outputs, as `out_dir/<name>`."""
-    import nbformat
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.source = student_source(cell.source)
-            cell.outputs, cell.execution_count = [], None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / path.name
-    nbformat.write(nb, target)
-    return target
+    """The student version of a notebook, `out_dir/<name>`: made by `nbgrader generate_assignment`, the
+    one way the course makes them (solutions replaced by the stub of nbgrader_config.py, hidden tests and
+    outputs removed, cells locked). See helpers.assignments and docs/instructors.md."""
+    from . import assignments
+    return assignments.student_version(Path(path), Path(out_dir))
 
 
 def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None, smoke: bool = False,
@@ -422,6 +403,73 @@ def seeds(only: list[str] | None, seed_list: list[int], profile: str | None = "q
     return 1 if failed else 0
 
 
+# --- assignments (nbgrader) ----------------------------------------------------------------------
+def prepare_for_grading(notebooks: list[Path], write: bool = True) -> int:
+    """Lock and tag each notebook's cells for nbgrader (written back when `write`), print what changed
+    and what is still out of form; 0 when every notebook is gradable."""
+    import nbformat
+    from . import assignments
+    status = 0
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        changes = assignments.prepare(nb)
+        if changes and write:
+            nbformat.write(nb, path)
+        problems = assignments.problems(nb)
+        status |= bool(problems) or (bool(changes) and not write)
+        verb = "changed" if write else "would change"
+        print(f"{path.name}: " + (f"{verb} {len(changes)} cell(s)" if changes else "cells already locked and tagged")
+              + (f"; {len(problems)} problem(s)" if problems else "; gradable"))
+        for line in changes + problems:
+            print(f"  {line}")
+    return 1 if status else 0
+
+
+def release_assignments(only: list[str] | None = None, out: str | Path = "build/assignments",
+                        folder: str | Path = NOTEBOOK_DIR, validate: bool = False, smoke: bool = False) -> int:
+    """`make assignments`: every selected notebook through `nbgrader generate_assignment` into the course
+    directory `out`; a table of points per notebook; with `validate`, `nbgrader validate` on each."""
+    import nbformat
+    from . import assignments
+    try:
+        notebooks = select_notebooks(only, Path(folder))
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    bad = {nb.name: assignments.problems(nbformat.read(nb, as_version=4)) for nb in notebooks}
+    bad = {name: found for name, found in bad.items() if found}
+    for name, found in bad.items():
+        print(f"error: {name} is not gradable yet (python -m helpers.course grading notebooks/{name}):", file=sys.stderr)
+        for line in found:
+            print(f"  {line}", file=sys.stderr)
+    if bad:
+        return 1
+    out = Path(out)
+    print(f"releasing {len(notebooks)} notebook(s) through nbgrader into {out}/ ...", flush=True)
+    released = assignments.generate(notebooks, out)
+    rows = []
+    for path, student in zip(notebooks, released):
+        points = assignments.points(nbformat.read(path, as_version=4))
+        verdict = ""
+        if validate:
+            start = time.perf_counter()
+            try:
+                assignments.validate(path, "quick", smoke)
+                verdict = f"validated in {time.perf_counter() - start:.0f} s"
+            except RuntimeError as exc:
+                verdict = "validate FAILED"
+                print(exc, file=sys.stderr)
+        rows.append((path.stem, points, student, verdict))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'assignment'.ljust(width)}  exercises  autograded  by hand  total  released notebook")
+    for stem, points, student, verdict in rows:
+        print(f"{stem.ljust(width)}  {points['exercises']:9d}  {points['autograded']:10g}  {points['manual']:7g}  "
+              f"{points['total']:5g}  {student.relative_to(out)}" + (f"  ({verdict})" if verdict else ""))
+    print(f"\nnbgrader course directory: {out}/ (nbgrader_config.py, source/, release/, gradebook.db); "
+          "see docs/instructors.md")
+    return 1 if any(r[3] == "validate FAILED" for r in rows) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -445,10 +493,24 @@ def main(argv: list[str] | None = None) -> int:
     strip_p = sub.add_parser("strip", help="clear a notebook's outputs except its nbval reference cells")
     strip_p.add_argument("notebook")
     strip_p.add_argument("--from", dest="executed", default=None, help="an executed copy to take reference outputs from")
-    student_p = sub.add_parser("student", help="write a student version with the solutions stubbed out")
+    assign_p = sub.add_parser("assignments", help="release the student versions through nbgrader")
+    assign_p.add_argument("--only", nargs="+", default=None, help="notebook numbers or names, e.g. 00 01")
+    assign_p.add_argument("--out", default="build/assignments", help="the nbgrader course directory to write")
+    assign_p.add_argument("--notebooks", default=str(NOTEBOOK_DIR))
+    assign_p.add_argument("--validate", action="store_true", help="also run nbgrader validate on every notebook "
+                                                                  "(executes it, quick profile)")
+    assign_p.add_argument("--smoke", action="store_true", help="validate with SMOKE on (seconds per notebook)")
+    grading_p = sub.add_parser("grading", help="lock and tag a notebook's cells for nbgrader; list problems")
+    grading_p.add_argument("notebooks", nargs="+")
+    grading_p.add_argument("--check", action="store_true", help="only list the problems; change nothing")
+    student_p = sub.add_parser("student", help="write one notebook's student version (through nbgrader)")
     student_p.add_argument("notebook")
     student_p.add_argument("--out", default="build/student")
     args = parser.parse_args(argv)
+    if args.command == "assignments":
+        return release_assignments(args.only, args.out, args.notebooks, args.validate, args.smoke)
+    if args.command == "grading":
+        return prepare_for_grading([Path(nb) for nb in args.notebooks], write=not args.check)
     if args.command == "run":
         return run(args.profile, args.only, args.out, args.notebooks, args.jobs, args.smoke)
     if args.command == "seeds":

@@ -1,0 +1,146 @@
+"""Classroom assignments through nbgrader (docs/instructors.md).
+
+- fast checks of helpers.assignments on small notebooks (no nbgrader needed);
+- `grading`: every course notebook released by `nbgrader generate_assignment`: no solutions, no hidden
+  tests, no outputs, the course's stub in every solution cell;
+- `grading` and `notebook`: autograding end to end. In a temporary nbgrader course directory the solution
+  notebook, submitted as a student's work, autogrades to full marks on every autograded test cell, and
+  the released, unanswered notebook to zero on them, with no error in any other cell (it runs to its
+  end). The notebooks run in the quick profile with SMOKE on (the quick profile's data, models and code
+  paths at capped sizes: seconds per notebook); COURSE_AUTOGRADE_SMOKE=0 grades the full quick profile
+  (the quick runs of tests/test_notebooks.py already execute every test cell of the solutions there).
+
+Deselect with `-m "not grading"`; nbgrader comes with the `grading` extra (`make test` installs it).
+"""
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import assignments, course
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = course.list_notebooks(ROOT / "notebooks")
+ids = [nb.stem for nb in NOTEBOOKS]
+AUTOGRADE_SMOKE = os.environ.get("COURSE_AUTOGRADE_SMOKE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+# --- helpers.assignments on small notebooks --------------------------------------------------------
+def toy_notebook(later_source="print('the rest of the notebook')"):
+    meta = assignments.cell_metadata
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 99 · toy"),
+        nbformat.v4.new_code_cell("import numpy as np"),
+        nbformat.v4.new_code_cell("PROFILE = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("**Exercise 1.** Write `double(x)`."),
+        nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+                                  metadata={"nbgrader": meta("ex1", solution=True)}),
+        nbformat.v4.new_code_cell("assert double(2) == 4, 'double(2) should be 4'\n### BEGIN HIDDEN TESTS\n"
+                                  "assert double(-1) == -2\n### END HIDDEN TESTS\nprint('Correct: double doubles.')",
+                                  metadata={"nbgrader": meta("ex1_test", grade=True, locked=True, points=2)}),
+        nbformat.v4.new_markdown_cell("Because.", metadata={"nbgrader": meta("ex1_answer", solution=True, grade=True,
+                                                                             points=1)}),
+        nbformat.v4.new_code_cell(later_source),
+        nbformat.v4.new_code_cell("from helpers.course import record\nrecord('x', 1)"),
+    ]
+    return nb
+
+
+def test_prepare_locks_the_template_cells_and_tags_the_exercise_cells():
+    nb = toy_notebook()
+    changes = assignments.prepare(nb)
+    locked = {assignments.nbgrader_metadata(c)["grade_id"] for c in nb.cells
+              if assignments.nbgrader_metadata(c).get("locked") and not assignments.is_exercise(c)}
+    assert locked == {"setup", "parameters", "ex1_task", "receipt"}
+    assert all(assignments.RUN_ON_TAG in nb.cells[i].metadata["tags"] for i in (4, 5))
+    assert assignments.prepare(nb) == [] and changes  # idempotent
+    assert assignments.problems(nb) == []
+    assert assignments.points(nb) == {"autograded": 2.0, "manual": 1.0, "total": 3.0, "exercises": 1}
+
+
+def test_problems_finds_a_later_cell_that_uses_an_exercise():
+    nb = toy_notebook(later_source="print(double(3))")
+    assignments.prepare(nb)
+    assert assignments.later_uses_of_exercise_names(nb) == [(7, "double", 4)]
+    assert any("uses 'double'" in p for p in assignments.problems(nb))
+    # a later cell that binds the name itself before reading it is independent of the exercise
+    nb.cells[7].source = "def double(x):\n    return x + x\nprint(double(3))"
+    assert assignments.later_uses_of_exercise_names(nb) == []
+
+
+def test_problems_finds_cells_out_of_form():
+    nb = toy_notebook()
+    assignments.prepare(nb)
+    nb.cells[5].source = nb.cells[5].source.replace("print('Correct: double doubles.')", "print(True)")
+    nb.cells[5].metadata["nbgrader"]["locked"] = False
+    nb.cells[6].metadata["nbgrader"]["grade_id"] = "ex1"
+    nb.cells[7].source = "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"
+    found = "\n".join(assignments.problems(nb))
+    for expected in ("does not end with a print(\"Correct", "is not locked", "'ex1' is also cell 4",
+                     "cell 7: has '### BEGIN SOLUTION' but no nbgrader metadata"):
+        assert expected in found, found
+    del nb.cells[5]
+    assert "is not followed by an autograded test cell" in "\n".join(assignments.problems(nb))
+
+
+# --- released notebooks -------------------------------------------------------------------------
+@pytest.mark.grading
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_released_notebook_has_no_solutions_hidden_tests_or_outputs(path, tmp_path):
+    import ast
+    from IPython.core.inputtransformer2 import TransformerManager
+    source = nbformat.read(path, as_version=4)
+    released = nbformat.read(course.write_student_version(path, tmp_path), as_version=4)
+    assert len(released.cells) == len(source.cells)
+    for before, after in zip(source.cells, released.cells):
+        assert "BEGIN SOLUTION" not in after.source and "BEGIN HIDDEN TESTS" not in after.source
+        if after.cell_type == "code":
+            assert not after.outputs and after.execution_count is None
+            ast.parse(TransformerManager().transform_cell(after.source))
+        if assignments.is_solution(before) and before.cell_type == "code":
+            assert "# YOUR CODE HERE" in after.source and "NotImplementedError" not in after.source
+            assert assignments.RUN_ON_TAG in after.metadata.get("tags", [])
+        if assignments.is_written_answer(before):
+            assert after.source == "YOUR ANSWER HERE"
+        if assignments.nbgrader_metadata(before).get("locked"):
+            assert after.metadata.get("editable") is False and after.metadata.get("deletable") is False
+    assert assignments.points(released) == assignments.points(source)
+
+
+# --- autograding end to end ---------------------------------------------------------------------
+def error_cells(notebook_path: Path) -> list[tuple[int, str, str]]:
+    """(index, grade_id or '', error name) of every code cell with an error output."""
+    nb = nbformat.read(notebook_path, as_version=4)
+    return [(i, assignments.nbgrader_metadata(c).get("grade_id", ""), o.get("ename", ""))
+            for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+@pytest.mark.grading
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_autograding_gives_solutions_full_marks_and_unanswered_versions_zero(path, tmp_path):
+    start = time.perf_counter()
+    root = tmp_path / "course"
+    [released] = assignments.generate([path], root)
+    scores = assignments.autograde(root, path.stem, {"solution": path, "unanswered": released}, "quick",
+                                   smoke=AUTOGRADE_SMOKE)
+    source = nbformat.read(path, as_version=4)
+    tests = {assignments.nbgrader_metadata(c)["grade_id"]: assignments.nbgrader_metadata(c)["points"]
+             for c in source.cells if assignments.is_autograded_test(c)}
+    for grade_id, points in tests.items():
+        assert scores["solution"][grade_id] == (points, points), f"the solution lost points on {grade_id}"
+        assert scores["unanswered"][grade_id] == (0.0, points), f"the unanswered version scored on {grade_id}"
+    autograded = root / "autograded"
+    assert error_cells(autograded / "solution" / path.stem / path.name) == [], "the solution raised errors"
+    errors = error_cells(autograded / "unanswered" / path.stem / path.name)
+    outside = [e for e in errors if e[1] not in tests]
+    assert not outside, f"the unanswered version failed outside its test cells (cell, grade_id, error): {outside}"
+    assert {e[1] for e in errors} == set(tests), "every test cell of the unanswered version should fail"
+    points = assignments.points(source)
+    print(f"{path.stem}: {len(tests)} test cells, {points['autograded']:g} autograded + {points['manual']:g} "
+          f"manual points; autograded two submissions ({'quick, smoke' if AUTOGRADE_SMOKE else 'quick'}) in "
+          f"{time.perf_counter() - start:.0f} s")
