@@ -140,6 +140,10 @@ def test_autograding_gives_solutions_full_marks_and_unanswered_versions_zero(pat
     outside = [e for e in errors if e[1] not in tests]
     assert not outside, f"the unanswered version failed outside its test cells (cell, grade_id, error): {outside}"
     assert {e[1] for e in errors} == set(tests), "every test cell of the unanswered version should fail"
+    # Jupyter's "Run all" goes on past an error only in a cell tagged raises-exception: every cell that
+    # failed is tagged, so a learner's "Run all" of the unanswered notebook also reaches its end
+    cells = nbformat.read(released, as_version=4).cells
+    assert all(assignments.RUN_ON_TAG in cells[i].metadata.get("tags", []) for i, _, _ in errors)
     points = assignments.points(source)
     print(f"{path.stem}: {len(tests)} test cells, {points['autograded']:g} autograded + {points['manual']:g} "
           f"manual points; autograded two submissions ({'quick, smoke' if AUTOGRADE_SMOKE else 'quick'}) in "
