@@ -10,6 +10,7 @@ PROFILE ?=
 ONLY   ?=
 OUT    ?= build
 JOBS   ?=
+COLAB  ?=
 # pip -qq: errors only (no notices about pip versions or index locations). editable_mode=compat: the
 # repository on sys.path, so new helpers modules are found without reinstalling (and no setuptools
 # notice about editable installs).
@@ -38,9 +39,10 @@ lab: $(STAMP)
 
 # nbgrader (the `grading` extra) writes one assignment per notebook: build/assignments/source/<nb>/ (the
 # solution notebooks), release/<nb>/ (the student versions), gradebook.db and nbgrader_config.py.
+# COLAB=owner/repo: Colab badges and release/README.md for release/ pushed to that GitHub repository.
 assignments: $(STAMP)
 	$(PIP) -e ".[torch,test,grading]" --config-settings editable_mode=compat
-	$(PY) -m helpers.course assignments $(if $(ONLY),--only $(ONLY)) --out $(OUT)/assignments
+	$(PY) -m helpers.course assignments $(if $(ONLY),--only $(ONLY)) $(if $(COLAB),--colab $(COLAB)) --out $(OUT)/assignments
 
 clean:
 	rm -rf $(OUT) .pytest_cache

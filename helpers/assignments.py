@@ -295,6 +295,34 @@ def student_version(path: Path, out_dir: Path) -> Path:
         return Path(shutil.copyfile(released, Path(out_dir) / Path(path).name))
 
 
+def colab_url(repository: str, path: str, branch: str = "main") -> str:
+    """Colab's address of a notebook at `path` in the GitHub repository `owner/name`."""
+    return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{path}"
+
+
+def link_for_colab(released: list[Path], release_root: Path, repository: str, branch: str = "main") -> Path:
+    """For plain student notebooks on Colab: point each released notebook's Colab badge at its own copy
+    once `release_root` is pushed as the root of the GitHub repository `owner/name` (the badge of the
+    course's notebooks opens the solutions), and write `release_root/README.md`, a table of the links."""
+    import nbformat
+    from .course import colab_badge
+    rows = ["# Assignments", "", "| assignment | open in Colab |", "| --- | --- |"]
+    for path in released:
+        relative = Path(path).relative_to(release_root).as_posix()
+        url = colab_url(repository, relative, branch)
+        nb = nbformat.read(path, as_version=4)
+        course_badge = colab_badge(Path(path).name)
+        course_url = course_badge[course_badge.rindex("(") + 1:-1]
+        for cell in nb.cells:
+            if cell.cell_type == "markdown" and course_url in cell.source:
+                cell.source = cell.source.replace(course_url, url)
+        nbformat.write(nb, path)
+        rows.append(f"| {Path(path).stem} | [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url}) |")
+    readme = Path(release_root) / "README.md"
+    readme.write_text("\n".join(rows) + "\n")
+    return readme
+
+
 def kernel_env(profile: str = "quick", smoke: bool = False) -> dict[str, str]:
     """Environment for the kernels nbgrader starts: the profile to grade in (the notebooks read
     COURSE_PROFILE and COURSE_SMOKE when their parameters are None), no progress bars, one thread."""

@@ -426,9 +426,11 @@ def prepare_for_grading(notebooks: list[Path], write: bool = True) -> int:
 
 
 def release_assignments(only: list[str] | None = None, out: str | Path = "build/assignments",
-                        folder: str | Path = NOTEBOOK_DIR, validate: bool = False, smoke: bool = False) -> int:
+                        folder: str | Path = NOTEBOOK_DIR, validate: bool = False, smoke: bool = False,
+                        colab: str | None = None, branch: str = "main") -> int:
     """`make assignments`: every selected notebook through `nbgrader generate_assignment` into the course
-    directory `out`; a table of points per notebook; with `validate`, `nbgrader validate` on each."""
+    directory `out`; a table of points per notebook; with `validate`, `nbgrader validate` on each; with
+    `colab` (owner/repo), Colab badges and links for the released notebooks pushed to that repository."""
     import nbformat
     from . import assignments
     try:
@@ -447,6 +449,9 @@ def release_assignments(only: list[str] | None = None, out: str | Path = "build/
     out = Path(out)
     print(f"releasing {len(notebooks)} notebook(s) through nbgrader into {out}/ ...", flush=True)
     released = assignments.generate(notebooks, out)
+    if colab:
+        readme = assignments.link_for_colab(released, out / "release", colab, branch)
+        print(f"Colab links for {colab} ({branch}): {readme}")
     rows = []
     for path, student in zip(notebooks, released):
         points = assignments.points(nbformat.read(path, as_version=4))
@@ -500,6 +505,10 @@ def main(argv: list[str] | None = None) -> int:
     assign_p.add_argument("--validate", action="store_true", help="also run nbgrader validate on every notebook "
                                                                   "(executes it, quick profile)")
     assign_p.add_argument("--smoke", action="store_true", help="validate with SMOKE on (seconds per notebook)")
+    assign_p.add_argument("--colab", metavar="OWNER/REPO", default=None,
+                          help="point the released notebooks' Colab badges at OWNER/REPO, where you will push "
+                               "release/ as the repository root, and write release/README.md with the links")
+    assign_p.add_argument("--branch", default="main", help="the branch of --colab (default main)")
     grading_p = sub.add_parser("grading", help="lock and tag a notebook's cells for nbgrader; list problems")
     grading_p.add_argument("notebooks", nargs="+")
     grading_p.add_argument("--check", action="store_true", help="only list the problems; change nothing")
@@ -508,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     student_p.add_argument("--out", default="build/student")
     args = parser.parse_args(argv)
     if args.command == "assignments":
-        return release_assignments(args.only, args.out, args.notebooks, args.validate, args.smoke)
+        return release_assignments(args.only, args.out, args.notebooks, args.validate, args.smoke, args.colab,
+                                   args.branch)
     if args.command == "grading":
         return prepare_for_grading([Path(nb) for nb in args.notebooks], write=not args.check)
     if args.command == "run":

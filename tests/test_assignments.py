@@ -87,6 +87,19 @@ def test_problems_finds_cells_out_of_form():
     assert "is not followed by an autograded test cell" in "\n".join(assignments.problems(nb))
 
 
+def test_colab_links_point_released_notebooks_at_their_own_copies(tmp_path):
+    nb = toy_notebook()
+    nb.cells[0].source += "\n\n" + course.colab_badge("99_toy.ipynb")
+    path = tmp_path / "release" / "99_toy" / "99_toy.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    readme = assignments.link_for_colab([path], tmp_path / "release", "someone/homework", "spring")
+    url = "https://colab.research.google.com/github/someone/homework/blob/spring/99_toy/99_toy.ipynb"
+    assert f"]({url})" in nbformat.read(path, as_version=4).cells[0].source
+    assert course.repository_url().replace("https://github.com/", "") not in nbformat.read(path, as_version=4).cells[0].source
+    assert url in readme.read_text()
+
+
 # --- released notebooks -------------------------------------------------------------------------
 @pytest.mark.grading
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
