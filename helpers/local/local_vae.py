@@ -1,0 +1,164 @@
+"""The Local VAE: a VAE whose encoder and decoder take one MAML step on each example's neighbourhood.
+
+Source: "Localized Generations with Deep Neural Networks for Multi-Scale Structured Datasets", anonymous
+ICLR 2020 submission, OpenReview, https://openreview.net/group?id=ICLR.cc/2020/Conference (eqs. 5-10,
+Algorithm 1). Built on D. P. Kingma, M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
+https://arxiv.org/abs/1312.6114, and on MAML in the maximum-likelihood form of E. Grant, C. Finn,
+S. Levine, T. Darrell, T. Griffiths, "Recasting Gradient-Based Meta-Learning as Hierarchical Bayes",
+ICLR 2018, https://arxiv.org/abs/1801.08930 (see `helpers.local.maml`).
+
+Every example x_i has its own decoder and encoder parameters theta_N(x_i), phi_N(x_i), with the meta
+parameters (theta, phi) as their prior (eqs. 5-7). The integral over them is replaced by the one-step
+maximum-likelihood estimate on x_i's neighbourhood N(x_i) = {x_1..x_K} (eqs. 9-10):
+
+    (theta', phi')_i = (theta, phi) - alpha grad 1/K sum_{x in N(x_i)} L(theta, phi; x)      L = the negative ELBO (eq. 3)
+
+and the bound becomes the VAE's at the adapted parameters (eq. 8):
+
+    L_g(theta'_i, phi'_i; x_i) = -E_q(z|x_i, phi'_i)[log p(x_i|z, theta'_i)] + KL(q(z|x_i, phi'_i) || p(z)).
+
+Algorithm 1 minimises 1/|B| sum_i L_g over minibatches B with respect to the meta parameters, differentiating
+through the inner step (second order; `first_order=True` drops its Hessian term). alpha = 0 makes every
+local parameter equal the meta parameter: the vanilla VAE, exactly.
+
+The inner steps of a minibatch are one `torch.func.vmap` over its neighbourhoods (`vectorised=False` runs
+the Python loop over them instead, the reference). The reparameterisation noise is drawn before the
+vmap, so both give the same numbers.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from ..likelihoods import gaussian_kl
+from ..runtime import without_distribution_checks
+from ..vae import VAE
+from .maml import Params, adapt, meta_loss, meta_loss_loop
+
+
+class LocalVAE(VAE):
+    """A VAE trained with Algorithm 1. alpha: the inner step size; beta: weight of the KL (1 = the ELBO)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
+                 alpha: float = 1.0, first_order: bool = False, vectorised: bool = True, beta: float = 1.0):
+        super().__init__(encoder, decoder, latent_dim, likelihood)
+        self.alpha, self.first_order, self.vectorised, self.beta = float(alpha), bool(first_order), bool(vectorised), float(beta)
+
+    @classmethod
+    def for_data(cls, data_shape, latent_dim, likelihood="bernoulli", hidden=(256, 256), alpha: float = 1.0,
+                 first_order: bool = False, vectorised: bool = True, beta: float = 1.0, **likelihood_options):
+        vae = VAE.for_data(data_shape, latent_dim, likelihood, hidden, **likelihood_options)
+        return cls(vae.encoder, vae.decoder, latent_dim, vae.likelihood, alpha, first_order, vectorised, beta)
+
+    # --- eq. 3 as a function of the parameters -----------------------------------------------------
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Per example [..., 2]: (rec, kl) of eq. 3 with z = mu + sigma * eps (the noise given, not drawn)."""
+        mean, log_std = self.encoder(x).chunk(2, dim=-1)
+        std = log_std.clamp(-12.0, 6.0).exp()             # the clamp of helpers.likelihoods.diagonal_gaussian
+        z = mean + std * eps                                # reparameterisation
+        rec = -self.likelihood(self.decoder(z)).log_prob(x)
+        kl = gaussian_kl(mean, std)                         # KL(N(mu, sigma^2) || N(0, I)), closed form
+        return torch.stack([rec, kl], dim=-1)
+
+    def parameters_dict(self) -> Params:
+        return dict(self.named_parameters())
+
+    def negative_elbo(self, params: Params, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """1/K sum_x L(theta, phi; x) at the given parameters: the inner objective of eqs. 9-10."""
+        rec_kl = functional_call(self, params, (x, eps))
+        return (rec_kl[..., 0] + self.beta * rec_kl[..., 1]).mean()
+
+    def _query(self, params: Params, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """(rec, kl) of one example x at (adapted) parameters: eq. 8's two terms."""
+        return functional_call(self, params, (x.unsqueeze(0), eps.unsqueeze(0))).squeeze(0)
+
+    def draw_noise(self, x: torch.Tensor, neighbours: torch.Tensor, generator: torch.Generator | None = None):
+        """eps for the examples [B, L] and for their neighbourhoods [B, K, L] (drawn in that order)."""
+        options = {"device": x.device, "dtype": x.dtype}
+        eps = torch.empty(len(x), self.latent_dim, **options).normal_(generator=generator)
+        eps_neighbours = torch.empty(*neighbours.shape[:2], self.latent_dim, **options).normal_(generator=generator)
+        return eps, eps_neighbours
+
+    # --- Algorithm 1 ---------------------------------------------------------------------------------
+    def loss(self, x: torch.Tensor, neighbours: torch.Tensor, eps: torch.Tensor | None = None,
+             eps_neighbours: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """1/|B| sum_i L_g(theta'_i, phi'_i; x_i) for x [B, ...] and its neighbourhoods [B, K, ...].
+
+        Lines 3-8 of Algorithm 1 for one minibatch: the inner steps (eqs. 9-10) of all B neighbourhoods at
+        once (vmap), then eq. 8 at each example's adapted parameters. Returns loss, rec, kl, elbo (means).
+        """
+        if eps is None or eps_neighbours is None:
+            eps, eps_neighbours = self.draw_noise(x, neighbours)
+        params = self.parameters_dict()
+        with without_distribution_checks():         # their checks branch on values, which vmap cannot do
+            if self.alpha == 0:                     # every local parameter is the meta parameter: eq. 3
+                rec_kl = functional_call(self, params, (x, eps))
+            else:
+                objective = meta_loss if self.vectorised else meta_loss_loop
+                rec_kl = objective(self.negative_elbo, params, (neighbours, eps_neighbours), (x, eps), self.alpha,
+                                   self.first_order, query_loss=self._query, reduce=False)
+        rec, kl = rec_kl[:, 0], rec_kl[:, 1]
+        return {"loss": (rec + self.beta * kl).mean(), "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean()}
+
+    # --- using a trained model: local parameters, codes and conditional generation --------------------
+    def adapted(self, neighbourhood: torch.Tensor, generator: torch.Generator | None = None) -> Params:
+        """theta', phi' for one neighbourhood [K, ...] (eqs. 9-10), detached: for evaluation only."""
+        eps = torch.empty(len(neighbourhood), self.latent_dim, device=neighbourhood.device,
+                          dtype=neighbourhood.dtype).normal_(generator=generator)
+        with without_distribution_checks():
+            params = {k: v.detach() for k, v in self.parameters_dict().items()}
+            return {k: v.detach() for k, v in adapt(self.negative_elbo, params, (neighbourhood, eps),
+                                                    self.alpha, first_order=True).items()}
+
+    def conditional_sample(self, neighbourhood: torch.Tensor, z: torch.Tensor,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+        """Figures 2-3: adapt to one neighbourhood, then decode the codes z [n, L] with theta' (means of p(x|z))."""
+        local = self.adapted(neighbourhood, generator)
+        decoder = {k[len("decoder."):]: v for k, v in local.items() if k.startswith("decoder.")}
+        with torch.no_grad():
+            return self.likelihood.mean(functional_call(self.decoder, decoder, (z,)))
+
+    def conditional_samples(self, neighbourhoods: torch.Tensor, z: torch.Tensor, chunk: int = 64,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+        """One sample per neighbourhood: decode z[i] with theta' adapted on neighbourhoods[i] ([N, K, ...], z [N, L]).
+        The Local VAE's generative model: pick a reference's neighbourhood, adapt, decode a prior code."""
+        params = {k: v.detach() for k, v in self.parameters_dict().items()}
+
+        def sample(nb, e, zi):
+            local = adapt(self.negative_elbo, params, (nb, e), self.alpha, first_order=True)
+            decoder = {k[len("decoder."):]: v for k, v in local.items() if k.startswith("decoder.")}
+            return self.likelihood.mean(functional_call(self.decoder, decoder, (zi.unsqueeze(0),))).squeeze(0)
+
+        out = []
+        with without_distribution_checks():
+            for start in range(0, len(z), chunk):
+                nb = neighbourhoods[start:start + chunk]
+                eps = torch.empty(*nb.shape[:2], self.latent_dim, device=z.device, dtype=z.dtype).normal_(generator=generator)
+                if self.alpha == 0:
+                    out.append(self.likelihood.mean(self.decoder(z[start:start + chunk])).detach())
+                else:
+                    out.append(vmap(sample)(nb, eps, z[start:start + chunk]).detach())
+        return torch.cat(out)
+
+    def local_codes(self, x: torch.Tensor, neighbours: torch.Tensor, chunk: int = 64,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Posterior means of q(z | x_i, phi'_i) with phi'_i adapted on x_i's neighbourhood: the codes the
+        Local VAE's own bound (eq. 8) uses for x_i. x [N, ...], neighbours [N, K, ...]; vmapped in chunks."""
+        params = {k: v.detach() for k, v in self.parameters_dict().items()}
+
+        def code(nb, e, xi):
+            local = adapt(self.negative_elbo, params, (nb, e), self.alpha, first_order=True)
+            encoder = {k[len("encoder."):]: v for k, v in local.items() if k.startswith("encoder.")}
+            return functional_call(self.encoder, encoder, (xi.unsqueeze(0),)).squeeze(0).chunk(2, dim=-1)[0]
+
+        out = []
+        with without_distribution_checks():
+            for start in range(0, len(x), chunk):
+                nb = neighbours[start:start + chunk]
+                eps = torch.empty(*nb.shape[:2], self.latent_dim, device=x.device, dtype=x.dtype).normal_(generator=generator)
+                if self.alpha == 0:
+                    out.append(self.encoder(x[start:start + chunk]).chunk(2, dim=-1)[0].detach())
+                else:
+                    out.append(vmap(code)(nb, eps, x[start:start + chunk]).detach())
+        return torch.cat(out)
