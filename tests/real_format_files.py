@@ -25,6 +25,11 @@ Content looks like the real thing where that is cheap:
   Eyeglasses, Smiling, Wearing_Hat and the hair colours come from the portraits, the rest are random.
 - CIFAR-10: the embedded `portraits` at 32 x 32 with random labels, in the python version's pickled
   batches (protocol 2, bytes keys) inside cifar-10-python.tar.gz; with full=True, random pixels.
+- SmallNORB: the embedded `two-domain` turntable toys in grey, 96 x 96 stereo pairs (the same image twice),
+  in LeCun's binary matrix format (-dat / -cat / -info .mat.gz), with random instance, elevation, azimuth
+  and lighting labels;
+- Cars3D: the embedded `two-domain` cars at 128 x 128 over the real 24 azimuths x 4 elevations, a few cars
+  as MATLAB `car_NNN_mesh.mat` files ("im": 128 x 128 x 3 x 24 x 4) in nips2015-analogy-data.tar.gz.
 
 To stay fast, at most `unique` distinct images are rendered per set and repeated. With full=True
 the dSprites and 3D Shapes label arrays are the complete factor grids in file order (as in the real
@@ -51,8 +56,10 @@ REAL_SIZES = {  # the real data sets' split sizes
     "binarized-mnist": (50000, 10000, 10000),
     "omniglot-iwae": (24345, 8070), "omniglot-official": ((30, 964), (20, 659)),  # (alphabets, characters)
     "dsprites": 737280, "shapes3d": 480000, "celeba": (162770, 19867, 19962), "cifar10": (50000, 10000),
+    "smallnorb": (24300, 24300), "cars3d": 183,
 }
-DATASETS = ("mnist", "fashion-mnist", "binarized-mnist", "omniglot", "dsprites", "shapes3d", "celeba", "cifar10")
+DATASETS = ("mnist", "fashion-mnist", "binarized-mnist", "omniglot", "dsprites", "shapes3d", "celeba", "cifar10",
+            "smallnorb", "cars3d")
 
 #: CelebA's 40 attributes, in the order of list_attr_celeba.txt.
 CELEBA_ATTRIBUTES = (
@@ -454,6 +461,89 @@ def write_cifar10(folder: Path, n_train: int, n_test: int, seed: int = 0, full: 
     return [cifar10_tarball(folder / "cifar10" / "cifar-10-python.tar.gz", *parts)]
 
 
+_NORB_MAGIC = {np.dtype("u1"): 0x1E3D4C55, np.dtype("<i4"): 0x1E3D4C54}
+
+
+def write_norb_matrix(path: Path, array: np.ndarray) -> None:
+    """A SmallNORB binary matrix, gzipped: int32 magic (byte or integer matrix), int32 ndim, max(3, ndim) int32
+    sizes (unused ones 1), then the elements in C order, all little-endian."""
+    array = np.ascontiguousarray(array, dtype=np.uint8 if array.dtype == np.uint8 else "<i4")
+    dims = list(array.shape) + [1] * max(0, 3 - array.ndim)
+    header = struct.pack("<ii", _NORB_MAGIC[array.dtype], array.ndim) + struct.pack(f"<{len(dims)}i", *dims)
+    _gzip_bytes(header + array.tobytes(), path)
+
+
+def write_smallnorb(folder: Path, n_train: int, n_test: int, seed: int = 0, full: bool = False,
+                    unique: int = 64) -> list[Path]:
+    """The six SmallNORB files: grey toys from `two-domain`, 96 x 96, both cameras the same image."""
+    import torch
+    import torch.nn.functional as F
+
+    from helpers.data import two_domain
+
+    rng = np.random.default_rng(seed)
+    target = folder / "smallnorb"
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    prefixes = {"train": "smallnorb-5x46789x9x18x6x2x96x96-training", "test": "smallnorb-5x01235x9x18x6x2x96x96-testing"}
+    for (split, prefix), n in zip(prefixes.items(), (n_train, n_test)):
+        m = max(1, min(n, unique))
+        factors = np.full((m, 6), -1)
+        factors[:, 0], factors[:, 1] = rng.integers(0, 16, m), rng.integers(0, 4, m)    # azimuth, elevation
+        factors[:, 4], factors[:, 5] = rng.integers(0, 4, m), rng.integers(0, 4, m)    # category, lighting
+        factors = torch.from_numpy(factors)
+        grey = two_domain.render(factors, size=32).mean(1, keepdim=True)
+        pixels = (F.interpolate(grey, size=(96, 96), mode="bilinear", align_corners=False).clamp(0, 1) * 255)
+        pixels = pixels.round().to(torch.uint8).numpy()[_tile_rows(n, len(grey))]            # N x 1 x 96 x 96
+        category = factors[:, 4].numpy()[_tile_rows(n, len(grey))]
+        instances = np.array([4, 6, 7, 8, 9] if split == "train" else [0, 1, 2, 3, 5])
+        info = np.stack([rng.choice(instances, n), rng.integers(0, 9, n), 2 * rng.integers(0, 18, n),
+                         rng.integers(0, 6, n)], axis=1)
+        for part, array in (("dat", np.repeat(pixels, 2, axis=1)), ("cat", category), ("info", info)):
+            path = target / f"{prefix}-{part}.mat.gz"
+            write_norb_matrix(path, array.astype(np.uint8) if part == "dat" else array.astype(np.int32))
+            written.append(path)
+    return written
+
+
+def write_cars3d(folder: Path, n_cars: int = 3, seed: int = 0) -> list[Path]:
+    """nips2015-analogy-data.tar.gz with data/cars/list.txt and `n_cars` car_NNN_mesh.mat files ("im":
+    128 x 128 x 3 x 24 azimuths x 4 elevations uint8, "mask": 128 x 128 x 24 x 4), as MATLAB v5 files."""
+    import tarfile
+
+    import scipy.io
+    import torch
+    import torch.nn.functional as F
+
+    from helpers.data import two_domain
+
+    names, payloads = [], {}
+    azimuths = np.arange(24) * 16 // 24                       # the 24 views onto two-domain's 16 azimuths
+    for car in range(n_cars):
+        grid = np.stack(np.meshgrid(azimuths, np.arange(4), indexing="ij"), -1).reshape(-1, 2)   # azimuth-major
+        factors = np.full((len(grid), 6), -1)
+        factors[:, :2], factors[:, 2], factors[:, 3] = grid, car % 3, (car + seed) % 6
+        images = F.interpolate(two_domain.render(factors, size=32), size=(128, 128), mode="bilinear",
+                               align_corners=False).clamp(0, 1)
+        images = (images * 255).round().to(torch.uint8).numpy().reshape(24, 4, 3, 128, 128)
+        name = f"car_{car + 1:03d}_mesh"
+        buffer = io.BytesIO()
+        scipy.io.savemat(buffer, {"im": images.transpose(3, 4, 2, 0, 1),                   # H x W x 3 x az x el
+                                  "mask": (images.mean(2) < 230).astype(np.uint8).transpose(2, 3, 0, 1)})
+        names.append(name)
+        payloads[f"data/cars/{name}.mat"] = buffer.getvalue()
+    payloads["data/cars/list.txt"] = ("\n".join(names) + "\n").encode()
+    target = folder / "cars3d"
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / "nips2015-analogy-data.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for member, payload in payloads.items():
+            info = tarfile.TarInfo(member)
+            info.size, info.mode = len(payload), 0o644
+            tar.addfile(info, io.BytesIO(payload))
+    return [path]
+
+
 # ------------------------------------------------------------------------------------------------
 
 
@@ -528,6 +618,10 @@ def _write_set(task) -> dict:
         written = write_shapes3d(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE if full else 48)
     elif name == "cifar10":
         written = write_cifar10(folder, *(REAL_SIZES["cifar10"] if full else (n_train, n_test)), seed, full)
+    elif name == "smallnorb":
+        written = write_smallnorb(folder, *(REAL_SIZES["smallnorb"] if full else (n_train, n_test)), seed, full)
+    elif name == "cars3d":
+        written = write_cars3d(folder, REAL_SIZES["cars3d"] if full else 3, seed)
     else:
         written = write_celeba(folder, n_train, n_test, seed, full, unique=FULL_UNIQUE if full else 128)
     return {path.relative_to(folder).as_posix(): sha256(path) for path in written}

@@ -748,3 +748,77 @@ def test_real_format_files_cli_prints_the_environment(tmp_path):
     assert env == {"COURSE_DATA_DIR": str(tmp_path), "COURSE_TEST_CHECKSUMS": str(tmp_path / "checksums.json")}
     assert set(json.loads((tmp_path / "checksums.json").read_text())) == {
         f"mnist/{name}" for name in real.REMOTE_FILES["mnist"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# SmallNORB and Cars3D (notebook 06's paper profile: the Local VAE paper's CarsNORB)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_norb_matrix_reads_byte_and_integer_matrices(tmp_path, gz):
+    from tests.real_format_files import write_norb_matrix
+
+    images = np.arange(3 * 2 * 5 * 4, dtype=np.uint8).reshape(3, 2, 5, 4)
+    labels = np.array([4, 0, 2], dtype=np.int32)                   # 1-D: three sizes stored, the last two 1
+    info = np.array([[9, 8, 34, 5], [0, 0, 0, 0], [4, 1, 2, 3]], dtype=np.int32)
+    for name, array in (("dat", images), ("cat", labels), ("info", info)):
+        path = tmp_path / f"{name}.mat.gz"
+        write_norb_matrix(path, array)
+        if not gz:
+            path.write_bytes(gzip.decompress(path.read_bytes()))
+        back = formats.read_norb_matrix(path)
+        assert back.dtype == array.dtype and np.array_equal(back, array)
+    header = struct.unpack("<5i", gzip.decompress((tmp_path / "cat.mat.gz").read_bytes())[:20]) if gz else \
+        struct.unpack("<5i", (tmp_path / "cat.mat.gz").read_bytes()[:20])
+    assert header == (0x1E3D4C54, 1, 3, 1, 1)                       # LeCun's layout for a 1-D integer matrix
+    (tmp_path / "bad.mat").write_bytes(struct.pack("<5i", 0x12345678, 1, 3, 1, 1) + bytes(12))
+    with pytest.raises(ValueError, match="not a NORB binary matrix"):
+        formats.read_norb_matrix(tmp_path / "bad.mat")
+    (tmp_path / "short.mat").write_bytes(struct.pack("<5i", 0x1E3D4C55, 1, 30, 1, 1) + bytes(12))
+    with pytest.raises(ValueError, match="header says"):
+        formats.read_norb_matrix(tmp_path / "short.mat")
+
+
+def test_read_cars3d_tarball_orders_rows_by_car_elevation_azimuth(tmp_path):
+    import tarfile
+
+    import scipy.io
+
+    path = tmp_path / "nips2015-analogy-data.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for car in (2, 1):                                          # written out of order: the parser sorts
+            im = np.zeros((4, 4, 3, 24, 4), dtype=np.uint8)
+            for a in range(24):
+                for e in range(4):
+                    im[:, :, 0, a, e], im[:, :, 1, a, e], im[:, :, 2, a, e] = a, e, car
+            buffer = io.BytesIO()
+            scipy.io.savemat(buffer, {"im": im})
+            info = tarfile.TarInfo(f"data/cars/car_{car:03d}_mesh.mat")
+            info.size = len(buffer.getvalue())
+            tar.addfile(info, io.BytesIO(buffer.getvalue()))
+    parsed = formats.read_cars3d_tarball(path)
+    assert parsed["images"].shape == (192, 4, 4, 3) and parsed["names"] == ["car_001_mesh", "car_002_mesh"]
+    f = parsed["factors"]                                           # (elevation, azimuth, car index)
+    assert np.array_equal(f[:3], [[0, 0, 0], [0, 1, 0], [0, 2, 0]]) and np.array_equal(f[24], [1, 0, 0])
+    assert np.array_equal(parsed["images"][:, 0, 0], np.stack([f[:, 1], f[:, 0], f[:, 2] + 1], 1))
+    empty = tmp_path / "empty.tar.gz"
+    with tarfile.open(empty, "w:gz"):
+        pass
+    with pytest.raises(ValueError, match="no data/cars"):
+        formats.read_cars3d_tarball(empty)
+
+
+def test_real_format_smallnorb_and_cars3d(real_format_cache):
+    # not in data.load's registry yet (tests/test_data.py pins its list of real sets): the loaders directly
+    train, test = real.load_smallnorb(), real.load_smallnorb("test")
+    assert (len(train), len(test)) == (120, 40) and train.images.shape[1:] == (1, 64, 64)
+    assert set(train.factors[:, 1].tolist()) <= {4, 6, 7, 8, 9} and set(test.factors[:, 1].tolist()) <= {0, 1, 2, 3, 5}
+    assert int(train.factors[:, 3].max()) < 18                     # azimuth 0, 2, ..., 34 halved
+    assert real.load_smallnorb(size=96).images.shape[1:] == (1, 96, 96)
+    cars = real.load_cars3d("all")
+    assert len(cars) == 3 * 96 and cars.images.shape[1:] == (3, 64, 64)
+    assert sorted(cars.factors[:, 2].unique().tolist()) == [0, 1, 2]
+    train_cars, test_cars = real.load_cars3d(), real.load_cars3d("test")
+    assert len(train_cars) + len(test_cars) == len(cars) and len(test_cars) > 0
+    assert (real.REMOTE_FILES["cars3d"]["nips2015-analogy-data.tar.gz"].algorithm,
+            real.REMOTE_FILES["smallnorb"]["smallnorb-5x46789x9x18x6x2x96x96-training-dat.mat.gz"].algorithm) == ("md5", "sha256")

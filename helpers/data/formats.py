@@ -301,3 +301,67 @@ def read_cifar10_tarball(path: str | os.PathLike, split: str = "train") -> dict:
         raise ValueError(f"{path}: batches.meta's b'label_names' must be a list of 10 names")
     return {"images": np.concatenate(images), "labels": np.concatenate(labels),
             "label_names": tuple(v.decode("ascii") for v in names)}
+
+
+# --- SmallNORB and Cars3D (the Local VAE paper's CarsNORB) --------------------------------------------
+# LeCun's binary matrix format (https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/): a little-endian int32
+# magic number giving the element type, an int32 number of dimensions, then max(3, ndim) int32 sizes (unused
+# ones are 1), then the elements in C order.
+_NORB_DTYPES = {
+    0x1E3D4C55: np.dtype("u1"),    # byte matrix (the -dat files: images)
+    0x1E3D4C54: np.dtype("<i4"),   # integer matrix (the -cat and -info files: labels)
+    0x1E3D4C51: np.dtype("<f4"),   # single-precision matrix
+    0x1E3D4C53: np.dtype("<f8"),   # double-precision matrix
+    0x1E3D4C56: np.dtype("<i2"),   # short matrix
+}
+
+
+def read_norb_matrix(path: str | os.PathLike) -> np.ndarray:
+    """One SmallNORB file (.mat, gzipped or not: not a MATLAB file) as an array of its stored shape."""
+    with _open_maybe_gzip(path) as f:
+        data = f.read()
+    if len(data) < 20:
+        raise ValueError(f"{path} is too short for a NORB matrix header")
+    magic, ndim = (int(v) for v in np.frombuffer(data, dtype="<i4", count=2))
+    if magic not in _NORB_DTYPES:
+        raise ValueError(f"{path} is not a NORB binary matrix (magic number 0x{magic & 0xFFFFFFFF:08X})")
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype="<i4", count=ndim, offset=8))
+    offset = 8 + 4 * max(3, ndim)
+    dtype = _NORB_DTYPES[magic]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise ValueError(f"{path}: header says {shape} ({expected} bytes of data) but the file holds "
+                         f"{len(data) - offset}")
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+_CARS_MEMBER = re.compile(r"^(?:\./)?data/cars/(car_\d+_mesh)\.mat$")
+
+
+def read_cars3d_tarball(path: str | os.PathLike) -> dict:
+    """Reed et al.'s nips2015-analogy-data.tar.gz, read without extracting: the 183 Cars3D renderings.
+
+    Each data/cars/car_NNN_mesh.mat (MATLAB v5) holds "im", 128 x 128 x 3 x 24 azimuths x 4 elevations
+    (uint8). Returns {"images": N x 128 x 128 x 3 uint8, "factors": N x 3 int64 (elevation, azimuth,
+    car), "names": the car files in sorted order}; car k is the k-th name.
+    """
+    import scipy.io
+
+    images, factors, names = [], [], []
+    with tarfile.open(path, "r:*") as archive:
+        members = sorted((m for m in archive.getmembers() if m.isfile() and _CARS_MEMBER.match(m.name)),
+                         key=lambda m: m.name)
+        if not members:
+            raise ValueError(f"{path} holds no data/cars/car_*_mesh.mat files: is it nips2015-analogy-data.tar.gz?")
+        for car, member in enumerate(members):
+            im = scipy.io.loadmat(io.BytesIO(archive.extractfile(member).read()))["im"]
+            if im.ndim != 5 or im.shape[2] != 3:
+                raise ValueError(f"{member.name}: 'im' has shape {im.shape}, expected H x W x 3 x azimuths x elevations")
+            n_azimuth, n_elevation = im.shape[3], im.shape[4]
+            # -> elevation x azimuth x H x W x 3, so rows run over (elevation, azimuth) in C order
+            images.append(np.ascontiguousarray(im.transpose(4, 3, 0, 1, 2)).reshape(-1, *im.shape[:3]))
+            grid = np.stack(np.meshgrid(np.arange(n_elevation), np.arange(n_azimuth), indexing="ij"), -1).reshape(-1, 2)
+            factors.append(np.concatenate([grid, np.full((len(grid), 1), car)], axis=1))
+            names.append(_CARS_MEMBER.match(member.name).group(1))
+    return {"images": np.concatenate(images).astype(np.uint8), "factors": np.concatenate(factors).astype(np.int64),
+            "names": names}

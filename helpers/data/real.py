@@ -334,3 +334,98 @@ def load_cifar10(split: str = "train", n: int | None = None, storage: str = "flo
     return ArrayDataset(_pixels(part["images"][rows], storage, "cifar10"), name="cifar10", split=split,
                         labels=torch.from_numpy(part["labels"][rows]),
                         info={"label_names": part["label_names"]})
+
+
+# --- SmallNORB and Cars3D: the two halves of the Local VAE paper's CarsNORB (its Sec. 5.2) -----------------
+# Y. LeCun, F. J. Huang, L. Bottou, "Learning Methods for Generic Object Recognition with Invariance to Pose and
+# Lighting", CVPR 2004, https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/ ; S. Reed, Y. Zhang, Y. Zhang, H. Lee,
+# "Deep Visual Analogy-Making", NeurIPS 2015, http://www.scottreed.info (the Cars3D renderings of S. Fidler,
+# S. Dickinson, R. Urtasun, "3D Object Detection and Viewpoint Estimation with a Deformable 3D Cuboid Model",
+# NeurIPS 2012).
+_NORB_URL = "https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/"
+_NORB_PREFIX = {"train": "smallnorb-5x46789x9x18x6x2x96x96-training", "test": "smallnorb-5x01235x9x18x6x2x96x96-testing"}
+REMOTE_FILES.update({
+    "smallnorb": {
+        f"{_NORB_PREFIX[split]}-{part}.mat.gz": RemoteFile(
+            f"{_NORB_PREFIX[split]}-{part}.mat.gz", (f"{_NORB_URL}{_NORB_PREFIX[split]}-{part}.mat.gz",),
+            checksum, "smallnorb", size, source=_TFDS)
+        for split, part, checksum, size in (
+            ("train", "dat", "sha256:5ffd6272a07d32695ee1082a26a41a93a37aab8c28da047f8c34ed348d214873", 131896188),
+            ("train", "cat", "sha256:2784e542c1922060691090952b6cd6278879a216c90f81476f0f00256d42cdaa", 348),
+            ("train", "info", "sha256:de7eb932ebe7a4ee16217fead60660d0eb3d23632c2f4d1c51f88c501c17bf32", 71052),
+            ("test", "dat", "sha256:cf7104eed3e51174d2f65b66d1e5878b9da233b886f161b0d88f4510ba2c7474", 130799817),
+            ("test", "cat", "sha256:ecaf6d5bb8c3bc5eab9cf0258f6d2198dd474e016e374836fc097f2e5ff509ff", 347),
+            ("test", "info", "sha256:16adf314226327ee006d1a44db8cfef52773c06c829951d5653a9f6f310248a2", 10428))
+    },
+    "cars3d": {
+        "nips2015-analogy-data.tar.gz": RemoteFile(
+            "nips2015-analogy-data.tar.gz", ("http://www.scottreed.info/files/nips2015-analogy-data.tar.gz",),
+            "md5:4e866a7919c1beedf53964e6f7a23686", "cars3d",
+            source="the full-file MD5 pinned by the disent library's Cars3D loader (no SHA-256 is published)"),
+    },
+})
+
+SMALLNORB_FACTOR_NAMES = ("category", "instance", "elevation", "azimuth", "lighting")
+SMALLNORB_FACTOR_SIZES = (5, 10, 9, 18, 6)
+CARS3D_FACTOR_NAMES = ("elevation", "azimuth", "car")
+CARS3D_FACTOR_SIZES = (4, 24, 183)
+
+
+def _resize_uint8(images: np.ndarray, size: int, block: int = 2048) -> np.ndarray:
+    """N x C x H x W uint8 -> N x C x size x size uint8, area-averaged (a no-op when the size already fits)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return np.ascontiguousarray(images)
+    out = np.empty((len(images), images.shape[1], size, size), dtype=np.uint8)
+    for start in range(0, len(images), block):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + block])).float()
+        out[start:start + block] = torch.nn.functional.interpolate(chunk, size=(size, size), mode="area") \
+            .round().clamp(0, 255).to(torch.uint8).numpy()
+    return out
+
+
+def load_smallnorb(split: str = "train", n: int | None = None, seed: int = 0, size: int = 64,
+                   storage: str = "float32") -> ArrayDataset:
+    """SmallNORB: 24,300 train / 24,300 test grey 96 x 96 stereo pairs of 50 toys; the left image, area-resized
+    to `size`. Official split (train: instances 4, 6, 7, 8, 9 of each category; test: 0, 1, 2, 3, 5).
+    Factors: category 5, instance 10, elevation 9, azimuth 18 (the file's 0, 2, ..., 34 halved), lighting 6."""
+    _check_split(split, ("train", "test", "all"), "smallnorb")
+    images, factors = [], []
+    for part in (("train", "test") if split == "all" else (split,)):
+        prefix = _NORB_PREFIX[part]
+        dat = formats.read_norb_matrix(_get("smallnorb", f"{prefix}-dat.mat.gz"))          # N x 2 x 96 x 96
+        cat = formats.read_norb_matrix(_get("smallnorb", f"{prefix}-cat.mat.gz")).reshape(-1)
+        info = formats.read_norb_matrix(_get("smallnorb", f"{prefix}-info.mat.gz")).reshape(len(cat), -1)
+        if not (len(dat) == len(cat) == len(info)):
+            raise ValueError(f"smallnorb {part}: {len(dat)} images, {len(cat)} categories, {len(info)} info rows")
+        images.append(dat[:, :1])                                                            # left camera
+        factors.append(np.stack([cat, info[:, 0], info[:, 1], info[:, 2] // 2, info[:, 3]], axis=1))
+    images, factors = np.concatenate(images), np.concatenate(factors).astype(np.int64)
+    rows = _subset(len(images), n, seed)
+    return ArrayDataset(_pixels(_resize_uint8(images[rows], size), storage, "smallnorb"), name="smallnorb",
+                        split=split, labels=torch.from_numpy(factors[rows, 0]), factors=torch.from_numpy(factors[rows]),
+                        factor_names=SMALLNORB_FACTOR_NAMES, factor_sizes=SMALLNORB_FACTOR_SIZES,
+                        info={"rows": rows, "size": size})
+
+
+def load_cars3d(split: str = "train", n: int | None = None, seed: int = 0, size: int = 64,
+                storage: str = "float32") -> ArrayDataset:
+    """Cars3D: 183 cars x 24 azimuths x 4 elevations = 17,568 RGB 128 x 128 renderings, area-resized to `size`
+    (parsed once from the tarball and cached beside it as .npy). Factors: elevation 4, azimuth 24, car 183.
+    No official split: train / test are the course's hash split of the factor grid (as for 3D Shapes)."""
+    _check_split(split, ("train", "test", "all"), "cars3d")
+    source = _get("cars3d", "nips2015-analogy-data.tar.gz")
+    parsed = {}
+
+    def parse():
+        if not parsed:
+            parsed.update(formats.read_cars3d_tarball(source))
+        return parsed
+
+    images = _cached_array(source.parent, f"cars3d_{size}px.npy",
+                           lambda: _resize_uint8(parse()["images"].transpose(0, 3, 1, 2), size))
+    factors = np.asarray(_cached_array(source.parent, "cars3d_factors.npy", lambda: parse()["factors"]))
+    in_split = np.flatnonzero(split_mask(flat_index(factors, CARS3D_FACTOR_SIZES), split))
+    rows = in_split[_subset(len(in_split), n, seed)]
+    return ArrayDataset(_pixels(np.asarray(images[rows]), storage, "cars3d"), name="cars3d", split=split,
+                        factors=torch.from_numpy(factors[rows]), factor_names=CARS3D_FACTOR_NAMES,
+                        factor_sizes=CARS3D_FACTOR_SIZES, info={"rows": rows, "size": size})
