@@ -37,12 +37,13 @@ def test_available_lists_every_set_with_kind_shape_and_factors():
     for name in list(IMAGE_SETS) + list(VECTOR_SETS):
         assert infos[name].kind == "embedded"
     for name in ("mnist", "fashion-mnist", "binarized-mnist", "omniglot", "dsprites", "shapes3d", "celeba",
-                 "cifar10"):
+                 "cifar10", "smallnorb", "cars3d"):
         assert infos[name].kind == "real"
     assert infos["sprites"].factors == ("shape", "scale", "orientation", "posX", "posY")
     assert infos["moons"].shape == (2,) and infos["shapes"].shape == (3, 64, 64)
     assert [i.name for i in data.available("real")] == ["mnist", "fashion-mnist", "binarized-mnist", "omniglot",
-                                                         "dsprites", "shapes3d", "celeba", "cifar10"]
+                                                         "dsprites", "shapes3d", "celeba", "cifar10",
+                                                         "smallnorb", "cars3d"]
 
 
 def test_unknown_name_lists_valid_names_and_unknown_option_lists_options():

@@ -50,6 +50,28 @@ def test_inner_step_is_theta_minus_alpha_times_the_hand_written_gradient():
     assert adapt(regression_loss, {"w": w}, (Xs[0], ys[0]), 0.0)["w"] is w
 
 
+def test_local_vae_inner_step_uses_the_negative_elbo_per_data_dimension():
+    model, x, neighbours = tiny_local_vae(alpha=0.3)
+    eps = torch.randn(len(neighbours[0]), model.latent_dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    params = model.parameters_dict()
+    # by hand: L = rec + KL per example (eq. 3) from the plain modules, averaged over the K neighbours, over D = 16 pixels
+    mean, log_std = model.encoder(neighbours[0]).chunk(2, dim=-1)
+    std = log_std.exp()
+    z = mean + std * eps
+    logits = model.decoder(z)
+    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, neighbours[0], reduction="none").sum((1, 2, 3))
+    kl = 0.5 * (mean ** 2 + std ** 2 - 1 - 2 * torch.log(std)).sum(1)
+    hand_loss = (rec + kl).mean() / 16
+    grads = torch.autograd.grad(hand_loss, list(params.values()))
+    adapted = adapt(model.negative_elbo, params, (neighbours[0], eps), 0.3)
+    for (name, p), g in zip(params.items(), grads):
+        assert torch.allclose(adapted[name], p - 0.3 * g, atol=1e-12), name
+    model.inner_per_dimension = False                      # the summed loss: a step D times as long
+    summed = adapt(model.negative_elbo, params, (neighbours[0], eps), 0.3 / 16)
+    for name, p in params.items():
+        assert torch.allclose(summed[name], adapted[name], atol=1e-12), name
+
+
 @pytest.mark.parametrize("first_order", [False, True])
 def test_meta_gradient_of_the_linear_gaussian_task_has_its_closed_form(first_order):
     w, support, query = regression_tasks()

@@ -94,6 +94,11 @@ _REGISTRY = dict([
            "train|valid|test", "real", "load_celeba"),
     _entry("cifar10", "real", (3, 32, 32), (), "CIFAR-10 (python version), labels 0-9 (ds.info['label_names']); "
            "50,000 train / 10,000 test RGB 32x32; storage='uint8' keeps bytes", "real", "load_cifar10"),
+    _entry("smallnorb", "real", (1, 64, 64), ("category", "instance", "elevation", "azimuth", "lighting"),
+           "SmallNORB, left camera, grey 96x96 area-resized to size=64; 24,300 train / 24,300 test (official split)",
+           "real", "load_smallnorb"),
+    _entry("cars3d", "real", (3, 64, 64), ("elevation", "azimuth", "car"), "Cars3D, 17,568 RGB 128x128 renderings "
+           "area-resized to size=64; train|test|all (hash split of the factor grid)", "real", "load_cars3d"),
 ])
 
 _FACTOR_SETS = {"sprites": "sprites", "shapes": "shapes", "pendulum": "pendulum", "portraits": "portraits",

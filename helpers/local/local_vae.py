@@ -11,7 +11,14 @@ Every example x_i has its own decoder and encoder parameters theta_N(x_i), phi_N
 parameters (theta, phi) as their prior (eqs. 5-7). The integral over them is replaced by the one-step
 maximum-likelihood estimate on x_i's neighbourhood N(x_i) = {x_1..x_K} (eqs. 9-10):
 
-    (theta', phi')_i = (theta, phi) - alpha grad 1/K sum_{x in N(x_i)} L(theta, phi; x)      L = the negative ELBO (eq. 3)
+    (theta', phi')_i = (theta, phi) - alpha grad 1/K sum_{x in N(x_i)} L(theta, phi; x) / D     L = the negative ELBO (eq. 3)
+
+D is the number of data dimensions (pixels x channels). The paper writes L without it and does not say how
+its loss is scaled; its alpha grid {1e-3, ..., 10} (and "the loss diverged at alpha = 1e2") only makes sense
+for a loss per data dimension: with L summed over the 12,288 numbers of a 64x64x3 image, alpha = 1 already
+moves the weights by thousands of times the gradient of a per-pixel loss. So the inner step here uses the
+negative ELBO per data dimension (`inner_per_dimension=True`, the default; False gives the summed L). The
+outer objective (eq. 8) stays the summed negative ELBO, so alpha = 0 is still the vanilla VAE exactly.
 
 and the bound becomes the VAE's at the adapted parameters (eq. 8):
 
@@ -41,15 +48,19 @@ class LocalVAE(VAE):
     """A VAE trained with Algorithm 1. alpha: the inner step size; beta: weight of the KL (1 = the ELBO)."""
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
-                 alpha: float = 1.0, first_order: bool = False, vectorised: bool = True, beta: float = 1.0):
+                 alpha: float = 1.0, first_order: bool = False, vectorised: bool = True, beta: float = 1.0,
+                 inner_per_dimension: bool = True):
         super().__init__(encoder, decoder, latent_dim, likelihood)
         self.alpha, self.first_order, self.vectorised, self.beta = float(alpha), bool(first_order), bool(vectorised), float(beta)
+        self.inner_per_dimension = bool(inner_per_dimension)
 
     @classmethod
     def for_data(cls, data_shape, latent_dim, likelihood="bernoulli", hidden=(256, 256), alpha: float = 1.0,
-                 first_order: bool = False, vectorised: bool = True, beta: float = 1.0, **likelihood_options):
+                 first_order: bool = False, vectorised: bool = True, beta: float = 1.0, inner_per_dimension: bool = True,
+                 **likelihood_options):
         vae = VAE.for_data(data_shape, latent_dim, likelihood, hidden, **likelihood_options)
-        return cls(vae.encoder, vae.decoder, latent_dim, vae.likelihood, alpha, first_order, vectorised, beta)
+        return cls(vae.encoder, vae.decoder, latent_dim, vae.likelihood, alpha, first_order, vectorised, beta,
+                   inner_per_dimension)
 
     # --- eq. 3 as a function of the parameters -----------------------------------------------------
     def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -65,9 +76,12 @@ class LocalVAE(VAE):
         return dict(self.named_parameters())
 
     def negative_elbo(self, params: Params, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """1/K sum_x L(theta, phi; x) at the given parameters: the inner objective of eqs. 9-10."""
+        """1/K sum_x L(theta, phi; x) / D at the given parameters: the inner objective of eqs. 9-10.
+
+        x [K, *data_shape]; D = prod(data_shape) when `inner_per_dimension` (the course's choice), else 1."""
         rec_kl = functional_call(self, params, (x, eps))
-        return (rec_kl[..., 0] + self.beta * rec_kl[..., 1]).mean()
+        per_example = rec_kl[..., 0] + self.beta * rec_kl[..., 1]
+        return per_example.mean() / (x[0].numel() if self.inner_per_dimension else 1)
 
     def _query(self, params: Params, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """(rec, kl) of one example x at (adapted) parameters: eq. 8's two terms."""
