@@ -145,9 +145,9 @@ def test_critic_and_model_steps_touch_only_their_own_parameters(cls):
 def test_mask_schedule_and_projection():
     model = MaskAAE.for_data((6,), 4, hidden=(8,), warmup=10, ramp=20)
     assert model.mask.gate.item() == 0.0 and model.mask_weight.item() == 0.0
-    model.after_step(8)                                             # after 9 steps: still frozen
+    model.after_step(8)                                             # the next step is the 9th: still frozen
     assert model.mask.gate.item() == 0.0 and model.mask_weight.item() == 0.0
-    model.after_step(19)                                            # 20 steps done: 10 into the ramp
+    model.after_step(19)                                            # the 20th step: 10 into the ramp
     assert model.mask.gate.item() == 1.0 and model.mask_weight.item() == pytest.approx(0.5)
     model.after_step(100)
     assert model.mask_weight.item() == 1.0
@@ -177,23 +177,26 @@ def test_flexae_generator_samples_have_the_code_dimension():
         PriorGenerator(4, noise_dim=3)
 
 
-def test_flexae_critic_sees_codes_and_generator_samples():
+@pytest.mark.parametrize("critic_steps", [1, 3])
+def test_flexae_critic_sees_codes_and_generator_samples(critic_steps):
     torch.manual_seed(0)
-    model = FlexAE.for_data((10,), 4, hidden=(8,))
+    model = FlexAE.for_data((10,), 4, hidden=(8,), critic_steps=critic_steps).eval()   # eval: BatchNorm is fixed
     x = torch.rand(9, 10)
-    seen = {}
+    seen = []
 
     def spy(positive, negative):
-        seen["positive"], seen["negative"] = positive.clone(), negative.clone()
+        seen.append((positive.clone(), negative.clone()))
         return torch.zeros(())
 
     model.critic.step = spy
     torch.manual_seed(1)
     model.adversary_step(x)
     torch.manual_seed(1)
-    expected = model.prior_sample(9).detach()
-    assert torch.equal(seen["positive"], model.encoder(x).detach())
-    assert torch.equal(seen["negative"], expected)
+    expected = [model.prior_sample(9).detach() for _ in range(critic_steps)]   # fresh samples every step
+    assert len(seen) == critic_steps
+    for (positive, negative), drawn in zip(seen, expected):
+        assert torch.equal(positive, model.encoder(x).detach())
+        assert torch.equal(negative, drawn)
 
 
 def test_maskaae_trains_with_the_shared_loop():

@@ -26,7 +26,11 @@ the first expectation, the generator through the second). Generation: x = D(G(u)
 The bias-variance trade-off (the slides' Table 5): a generator too small cannot follow the codes (bias);
 one large enough to place a point on every training code memorises them (variance), and its samples are
 copies of training images. Choices stated (not in the slides): joint training from the first step, lambda =
-1, lambda_gp = 10, one critic step per model step, m' = m by default, MLP generator (hidden (128, 128)).
+1, lambda_gp = 10, m' = m by default, MLP generator (hidden (128, 128)); the encoder's output and the
+generator's samples are standardised over the batch (BatchNorm without affine parameters): with a learned
+prior nothing else fixes the codes' scale, and encoder and generator, chasing each other, can drift off
+together; five critic steps per model step (Gulrajani et al.'s n_critic = 5) at the critic's rate 2e-3, since
+the critic must follow two moving distributions (with one step, short runs left the generator far behind).
 Train with `train(model, x, loss_fn=adversarial_loss_fn, optimizer=Adam(model.main_parameters(), lr))`.
 """
 from __future__ import annotations
@@ -43,13 +47,16 @@ from .maskaae import LatentCritic
 class PriorGenerator(nn.Module):
     """G_psi: u ~ N(0, I_{noise_dim}) -> z in R^{latent_dim}, an MLP (the learnable prior p_psi)."""
 
-    def __init__(self, latent_dim: int, noise_dim: int | None = None, hidden: tuple[int, ...] = (128, 128)):
+    def __init__(self, latent_dim: int, noise_dim: int | None = None, hidden: tuple[int, ...] = (128, 128),
+                 standardise: bool = False):
         super().__init__()
         self.latent_dim = latent_dim
         self.noise_dim = latent_dim if noise_dim is None else noise_dim
         if self.noise_dim < latent_dim:
             raise ValueError(f"FlexAE's generator needs noise_dim m' >= latent_dim m, got {self.noise_dim} < {latent_dim}")
         self.net = mlp([self.noise_dim, *hidden, latent_dim])
+        if standardise:   # samples with unit variance per dimension over the batch, like standardised codes
+            self.net.append(nn.BatchNorm1d(latent_dim, affine=False))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return self.net(u)
@@ -64,15 +71,19 @@ class PriorGenerator(nn.Module):
 class FlexAE(Autoencoder):
     """Deterministic encoder E, decoder D, prior generator G (`generator`), WGAN-GP critic C (`critic`).
 
-    loss = rec + lam * (E C(E(x)) - E C(G(u))); logs "loss", "rec", "wasserstein".
+    loss = rec + lam * (E C(E(x)) - E C(G(u))); logs "loss", "rec", "wasserstein". `adversary_step` takes
+    `critic_steps` critic steps on one batch of codes, each against fresh generator samples.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, noise_dim: int | None = None, generator_hidden: tuple[int, ...] = (128, 128),
-                 critic_hidden: tuple[int, ...] = (64, 64), critic_lr: float = 5e-4, gp_weight: float = 10.0):
+                 critic_hidden: tuple[int, ...] = (64, 64), critic_lr: float = 2e-3, gp_weight: float = 10.0,
+                 standardise: bool = True, critic_steps: int = 5):
+        if standardise:   # codes with unit variance per dimension over the batch: nothing else pins their scale
+            encoder = nn.Sequential(encoder, nn.BatchNorm1d(latent_dim, affine=False))
         super().__init__(encoder, decoder, latent_dim, likelihood)
-        self.lam = lam
-        self.generator = PriorGenerator(latent_dim, noise_dim, generator_hidden)
+        self.lam, self.critic_steps = lam, critic_steps
+        self.generator = PriorGenerator(latent_dim, noise_dim, generator_hidden, standardise=standardise)
         self.critic = LatentCritic(latent_dim, critic_hidden, critic_lr, gp_weight)
 
     @classmethod
@@ -86,11 +97,15 @@ class FlexAE(Autoencoder):
         return self.generator.sample(n, generator)
 
     def adversary_step(self, x: torch.Tensor) -> torch.Tensor:
-        """The critic's step: codes are the positives, generator samples the negatives (both detached)."""
+        """`critic_steps` critic steps: codes are the positives, generator samples the negatives (detached;
+        fresh generator samples each step). Returns the last step's critic loss."""
         with torch.no_grad():
             codes = self.encoder(x)
-            prior = self.prior_sample(len(codes))
-        return self.critic.step(codes, prior)
+        for _ in range(self.critic_steps):
+            with torch.no_grad():
+                prior = self.prior_sample(len(codes))
+            loss = self.critic.step(codes, prior)
+        return loss
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encoder(x)

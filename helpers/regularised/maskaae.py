@@ -212,9 +212,10 @@ class MaskAAE(Autoencoder):
 
     @torch.no_grad()
     def after_step(self, step: int, terms: dict | None = None) -> None:
-        """The mask's schedule (pass as `train(..., after_step=model.after_step)`): project mu to [0, 1];
-        frozen until `warmup`, then its loss weight rises linearly to 1 over `ramp` steps. Python numbers
-        only: no host-device sync. `step` counts from 0, so the update after step t sets the weight for t+1."""
+        """The mask's schedule (pass as `train(..., after_step=model.after_step)`): project mu to [0, 1], then
+        set what the next step, number t = step + 1 (train() counts from 1), uses: the mask is frozen for
+        t < warmup, and its loss weight is (t - warmup) / ramp, clipped to [0, 1]. Python numbers only: no
+        host-device sync."""
         self.mask.project_()
         t = step + 1
         self.mask.gate.fill_(1.0 if t >= self.warmup else 0.0)
