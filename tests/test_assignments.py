@@ -100,6 +100,20 @@ def test_colab_links_point_released_notebooks_at_their_own_copies(tmp_path):
     assert url in readme.read_text()
 
 
+def test_make_assignments_installs_the_grading_extra_and_runs_nbgrader_into_build():
+    import subprocess
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    dry = subprocess.run(["make", "-n", "assignments"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.returncode == 0 and ".[torch,test,grading]" in dry.stdout
+    assert "-m helpers.course assignments" in dry.stdout and "--out build/assignments" in dry.stdout
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(r.startswith("nbgrader") for r in project["optional-dependencies"]["grading"])
+    assert "make assignments" in (ROOT / "README.md").read_text() and "docs/instructors.md" in (ROOT / "README.md").read_text()
+
+
 # --- released notebooks -------------------------------------------------------------------------
 @pytest.mark.grading
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
