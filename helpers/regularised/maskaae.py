@@ -19,16 +19,18 @@ N(0, 1)-distributed information. The critic C measures the Wasserstein-1 distanc
                     + w(t) [alpha sum_i mu_i + beta sum_i mu_i (1 - mu_i)]                              (the mask's loss)
 
 The model's adversarial term is the critic's Wasserstein estimate: the encoder moves through the second
-expectation, the mask through both. The mask's loss adds a small L1 pull (use no dimension you do not
-need) and a term mu (1 - mu), zero only at 0 and 1, that pushes the mask to binary; mu is kept in [0, 1]
-by projection after every step (`after_step`). m_A, the active dimensions, are the mu_i above 1/2.
+expectation, the mask through both. The mask's loss adds an L1 pull (use no dimension you do not need)
+and a term mu (1 - mu), zero only at 0 and 1, that pushes the mask to binary; mu is kept in [0, 1] by
+projection after every step (`after_step`). m_A, the active dimensions, are the mu_i above 1/2. In training
+mode `MaskLayer` fills what the mask removes with fresh noise, mu * E(x) + (1 - mu) * xi (our choice: a plain
+product is scale-invariant, see its docstring); at mu in {0, 1} and in eval mode it is the plain product.
 
 Choices stated (the paper's schedule and weights are not in the slides): the mask starts fully open and
 is frozen for `warmup` steps while encoder, decoder and critic settle, then its loss weight w(t) rises
 linearly to 1 over `ramp` steps; alpha = 1 and beta = 0.1 (per dimension, against a reconstruction cost in
 nats summed over the data dimensions); the encoder's output is standardised over the batch (BatchNorm
-without affine parameters), so a code dimension's scale is mu_i alone; lambda = 1, lambda_gp = 10 (Gulrajani et al.),
-one critic step per model step, Adam(0.5, 0.9) for the critic (their setting). The critic steps first on
+without affine parameters), so a code dimension's scale is mu_i alone; lambda = 1, lambda_gp = 10
+(Gulrajani et al.), one critic step per model step, Adam(0.5, 0.9) for the critic (their setting). The critic steps first on
 detached samples with its own optimiser (the `adversary_step` of `helpers.regularised.adversarial`), so
 `train(model, x, loss_fn=adversarial_loss_fn, optimizer=model.optimizer(lr, mask_lr),
 after_step=model.after_step)` trains it (the mask has its own, larger learning rate).
