@@ -60,10 +60,11 @@ class LatentDiscriminator(nn.Module):
     state travels in `state_dict` (`get_extra_state`), so `helpers.train.train` checkpoints resume it.
     """
 
-    def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (64, 64), lr: float = 5e-4):
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (64, 64), lr: float = 5e-4,
+                 betas: tuple[float, float] = (0.9, 0.999)):
         super().__init__()
         self.net = mlp([latent_dim, *hidden, 1])
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, betas=betas)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(-1)
@@ -73,9 +74,13 @@ class LatentDiscriminator(nn.Module):
         weights = {name: p.detach() for name, p in self.net.named_parameters()}
         return functional_call(self.net, weights, (z,)).squeeze(-1)
 
+    def loss(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+        """-V (eq. above) on detached samples: what the discriminator's step minimises."""
+        return discriminator_loss(self(positive.detach()), self(negative.detach()))
+
     def step(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-        """One optimiser step of max_gamma V (eq. above) on detached samples; returns the loss -V."""
-        loss = discriminator_loss(self(positive.detach()), self(negative.detach()))
+        """One optimiser step of max_gamma V on detached samples (`loss`); returns the loss -V."""
+        loss = self.loss(positive, negative)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

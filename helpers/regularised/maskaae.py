@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from ..likelihoods import make_likelihood
 from ..metrics.latent import active_dims
-from ..nets import decoder_for, encoder_for, mlp
+from ..nets import decoder_for, encoder_for
+from .adversarial import LatentDiscriminator
 from .autoencoders import Autoencoder
 
 
@@ -57,48 +57,25 @@ def gradient_penalty(critic, positive: torch.Tensor, negative: torch.Tensor,
     return (grad.norm(dim=-1) - 1).pow(2).mean()
 
 
-class LatentCritic(nn.Module):
+class LatentCritic(LatentDiscriminator):
     """C(z), a 1-Lipschitz (by penalty) critic on latent codes with its own Adam optimiser.
 
-    `step(positive, negative)` maximises E C(positive) - E C(negative) - gp_weight * GP on detached inputs
-    (its loss is the negative of that); `frozen(z)` evaluates C with constant weights, so a model's loss can
-    read it without moving it. The optimiser state travels in `state_dict` (checkpoints resume it).
+    Notebook 04's `LatentDiscriminator` with another loss: `step(positive, negative)` maximises
+    E C(positive) - E C(negative) - gp_weight * GP on detached inputs (its loss is the negative of that);
+    `frozen(z)` evaluates C with constant weights, so a model's loss can read it without moving it. The
+    optimiser state travels in `state_dict` (checkpoints resume it).
     """
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (64, 64), lr: float = 5e-4, gp_weight: float = 10.0,
                  betas: tuple[float, float] = (0.5, 0.9)):
-        super().__init__()
+        super().__init__(latent_dim, hidden, lr, betas)
         self.gp_weight = gp_weight
-        self.net = mlp([latent_dim, *hidden, 1])
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, betas=betas)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).squeeze(-1)
-
-    def frozen(self, z: torch.Tensor) -> torch.Tensor:
-        """C(z) with the weights as constants; gradients still flow through z."""
-        weights = {name: p.detach() for name, p in self.net.named_parameters()}
-        return functional_call(self.net, weights, (z,)).squeeze(-1)
 
     def loss(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
         """-(E C(pos) - E C(neg)) + gp_weight * GP: minimised by the critic."""
         positive, negative = positive.detach(), negative.detach()
         wasserstein = self(positive).mean() - self(negative).mean()
         return -wasserstein + self.gp_weight * gradient_penalty(self, positive, negative)
-
-    def step(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-        loss = self.loss(positive, negative)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)   # leave no gradient behind for anyone else's step
-        return loss.detach()
-
-    def get_extra_state(self):
-        return {"optimizer": self.optimizer.state_dict()}
-
-    def set_extra_state(self, state) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
 
 
 class MaskLayer(nn.Module):
