@@ -36,6 +36,20 @@ from ..vae import VAE
 from . import normal_gamma as ng
 
 
+@torch.no_grad()
+def average_terms(terms, x: torch.Tensor, batch_size: int = 1000,
+                  keys: Sequence[str] = ("elbo", "rec", "kl_z", "kl_r")) -> dict[str, float]:
+    """Data averages of the per-point terms `terms(batch)` returns (a dict of [B] tensors), batch by batch.
+
+    The sums stay on the device, in float64 (each batch's sum, then the total); one copy to the host at the end."""
+    sums = {key: 0.0 for key in keys}
+    for start in range(0, len(x), batch_size):
+        t = terms(x[start:start + batch_size])
+        for key in keys:
+            sums[key] = sums[key] + t[key].sum().double()
+    return {key: float(value) / len(x) for key, value in sums.items()}
+
+
 class FactorialMixturePrior(nn.Module):
     """I Gaussian mixtures with Normal-Gamma / Dirichlet hyperpriors over the I blocks of z.
 
@@ -322,12 +336,7 @@ class MixturePriorVAE(VAE):
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
         """Test averages of the terms of eq. (11): elbo, rec, kl_z, kl_r (gamma unclamped: labels unseen)."""
-        sums = {"elbo": 0.0, "rec": 0.0, "kl_z": 0.0, "kl_r": 0.0}
-        for start in range(0, len(x), batch_size):
-            t = self.terms(x[start:start + batch_size])
-            for key in sums:
-                sums[key] += float(t[key].sum())
-        return {key: value / len(x) for key, value in sums.items()}
+        return average_terms(self.terms, x, batch_size)
 
     @torch.no_grad()
     def assignments(self, x: torch.Tensor, batch_size: int = 1000) -> list[torch.Tensor]:

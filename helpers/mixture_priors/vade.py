@@ -18,6 +18,7 @@ from torch import nn
 
 from ..likelihoods import gaussian_kl
 from ..vae import VAE
+from .factorial_prior import average_terms
 
 
 class VaDE(VAE):
@@ -66,9 +67,5 @@ class VaDE(VAE):
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
-        sums = {"elbo": 0.0, "rec": 0.0, "kl_z": 0.0, "kl_r": 0.0}
-        for start in range(0, len(x), batch_size):
-            t = self.terms(x[start:start + batch_size])
-            for key in sums:
-                sums[key] += float(t[key].sum())
-        return {key: value / len(x) for key, value in sums.items()}
+        """Test averages of elbo, rec, kl_z, kl_r, as `MixturePriorVAE.evaluate` reports them."""
+        return average_terms(self.terms, x, batch_size)
