@@ -133,46 +133,42 @@ class LocalVAE(VAE):
         with torch.no_grad():
             return self.likelihood.mean(functional_call(self.decoder, decoder, (z,)))
 
+    def _map_adapted(self, part: str, apply, plain, inputs: torch.Tensor, neighbourhoods: torch.Tensor, chunk: int,
+                     generator: torch.Generator | None) -> torch.Tensor:
+        """apply(net_params_i, inputs[i]) with the `part` ("encoder" or "decoder") adapted on neighbourhoods[i],
+        vmapped in chunks; `plain(inputs chunk)` where alpha = 0 (no adaptation). Noise draws are the same either way."""
+        params = {k: v.detach() for k, v in self.parameters_dict().items()}
+        prefix = part + "."
+
+        def one(nb, e, item):
+            local = adapt(self.negative_elbo, params, (nb, e), self.alpha, first_order=True)
+            return apply({k[len(prefix):]: v for k, v in local.items() if k.startswith(prefix)}, item)
+
+        out = []
+        with without_distribution_checks():
+            for start in range(0, len(inputs), chunk):
+                nb, items = neighbourhoods[start:start + chunk], inputs[start:start + chunk]
+                eps = torch.empty(*nb.shape[:2], self.latent_dim, device=inputs.device,
+                                  dtype=inputs.dtype).normal_(generator=generator)
+                out.append((plain(items) if self.alpha == 0 else vmap(one)(nb, eps, items)).detach())
+        return torch.cat(out)
+
     def conditional_samples(self, neighbourhoods: torch.Tensor, z: torch.Tensor, chunk: int = 64,
                             generator: torch.Generator | None = None) -> torch.Tensor:
         """One sample per neighbourhood: decode z[i] with theta' adapted on neighbourhoods[i] ([N, K, ...], z [N, L]).
         The Local VAE's generative model: pick a reference's neighbourhood, adapt, decode a prior code."""
-        params = {k: v.detach() for k, v in self.parameters_dict().items()}
-
-        def sample(nb, e, zi):
-            local = adapt(self.negative_elbo, params, (nb, e), self.alpha, first_order=True)
-            decoder = {k[len("decoder."):]: v for k, v in local.items() if k.startswith("decoder.")}
+        def decode(decoder, zi):
             return self.likelihood.mean(functional_call(self.decoder, decoder, (zi.unsqueeze(0),))).squeeze(0)
 
-        out = []
-        with without_distribution_checks():
-            for start in range(0, len(z), chunk):
-                nb = neighbourhoods[start:start + chunk]
-                eps = torch.empty(*nb.shape[:2], self.latent_dim, device=z.device, dtype=z.dtype).normal_(generator=generator)
-                if self.alpha == 0:
-                    out.append(self.likelihood.mean(self.decoder(z[start:start + chunk])).detach())
-                else:
-                    out.append(vmap(sample)(nb, eps, z[start:start + chunk]).detach())
-        return torch.cat(out)
+        return self._map_adapted("decoder", decode, lambda zs: self.likelihood.mean(self.decoder(zs)),
+                                 z, neighbourhoods, chunk, generator)
 
     def local_codes(self, x: torch.Tensor, neighbours: torch.Tensor, chunk: int = 64,
                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Posterior means of q(z | x_i, phi'_i) with phi'_i adapted on x_i's neighbourhood: the codes the
         Local VAE's own bound (eq. 8) uses for x_i. x [N, ...], neighbours [N, K, ...]; vmapped in chunks."""
-        params = {k: v.detach() for k, v in self.parameters_dict().items()}
-
-        def code(nb, e, xi):
-            local = adapt(self.negative_elbo, params, (nb, e), self.alpha, first_order=True)
-            encoder = {k[len("encoder."):]: v for k, v in local.items() if k.startswith("encoder.")}
+        def code(encoder, xi):
             return functional_call(self.encoder, encoder, (xi.unsqueeze(0),)).squeeze(0).chunk(2, dim=-1)[0]
 
-        out = []
-        with without_distribution_checks():
-            for start in range(0, len(x), chunk):
-                nb = neighbours[start:start + chunk]
-                eps = torch.empty(*nb.shape[:2], self.latent_dim, device=x.device, dtype=x.dtype).normal_(generator=generator)
-                if self.alpha == 0:
-                    out.append(self.encoder(x[start:start + chunk]).chunk(2, dim=-1)[0].detach())
-                else:
-                    out.append(vmap(code)(nb, eps, x[start:start + chunk]).detach())
-        return torch.cat(out)
+        return self._map_adapted("encoder", code, lambda xs: self.encoder(xs).chunk(2, dim=-1)[0],
+                                 x, neighbours, chunk, generator)
