@@ -160,9 +160,11 @@ def write_student_version(path: Path, out_dir: Path) -> Path:
 
 
 def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None, smoke: bool = False,
-                 env: dict[str, str] | None = None, html: bool = True) -> dict:
+                 env: dict[str, str] | None = None, html: bool = True, threads: int | None = None) -> dict:
     """Execute one notebook with papermill (parameters PROFILE, SMOKE and, if given, SEED); return its
-    row of the receipts table. `env` adds environment variables for the kernel (e.g. COURSE_DATA_DIR)."""
+    row of the receipts table. `env` adds environment variables for the kernel (e.g. COURSE_DATA_DIR).
+    `threads`: torch's CPU threads in the kernel (OMP_NUM_THREADS, read by runtime.use_cpu_threads);
+    default: this process's OMP_NUM_THREADS, else 1, the right number when notebooks run side by side."""
     import papermill
 
     out.mkdir(parents=True, exist_ok=True)
@@ -172,10 +174,9 @@ def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None
     receipt_path.unlink(missing_ok=True)
     settings = {RECEIPT_ENV: str(receipt_path.resolve()), "COURSE_QUIET": "1", "COURSE_PROFILE": profile,
                 "COURSE_SMOKE": "1" if smoke else "0", **(env or {})}
-    if profile == "quick" or smoke:
-        # The quick profile's small models run fastest single-threaded on a small CPU (measured 3-10x),
-        # and it lets several notebooks run side by side, one per core.
-        settings.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+    # Notebooks side by side get one core each: two threads each would fight over the cores (small
+    # operations were measured 3-10x slower then); a notebook alone gets all of them (`threads`).
+    settings.setdefault("OMP_NUM_THREADS", str(threads) if threads else os.environ.get("OMP_NUM_THREADS", "1"))
     env_before = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     parameters = {"PROFILE": profile, "SMOKE": bool(smoke)}
@@ -264,15 +265,25 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def threads_per_notebook(jobs: int) -> int:
+    """CPU threads for each of `jobs` notebooks run side by side: the cores shared out, at least one and at
+    most runtime.MAX_CPU_THREADS."""
+    from .runtime import MAX_CPU_THREADS
+    return max(1, min(MAX_CPU_THREADS, (os.cpu_count() or 1) // max(1, jobs)))
+
+
 def _run_one(args) -> dict:
-    path, out, profile, seed, smoke = args
-    return run_notebook(Path(path), Path(out), profile, seed=seed, smoke=smoke)
+    path, out, profile, seed, smoke, threads = args
+    return run_notebook(Path(path), Path(out), profile, seed=seed, smoke=smoke, threads=threads)
 
 
 def run_many(jobs_list: list[tuple], jobs: int) -> list[dict]:
-    """Run (path, out, profile, seed, smoke) tuples, `jobs` at a time, one line per finished notebook.
-    Rows come back in the order of `jobs_list`, whatever order they finished in."""
+    """Run (path, out, profile, seed, smoke) tuples, `jobs` at a time, one line per finished notebook, each
+    with its share of the CPU threads (`threads_per_notebook`). Rows come back in the order of
+    `jobs_list`, whatever order they finished in."""
     rows: dict[int, dict] = {}
+    threads = threads_per_notebook(min(jobs, len(jobs_list)))
+    jobs_list = [(*job, threads) for job in jobs_list]
 
     def report(row):
         seed = "" if row["seed"] is None else f" seed {row['seed']}"

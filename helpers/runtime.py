@@ -57,6 +57,29 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+#: At most this many CPU threads per notebook: measured to pay on 2 cores, more not measured (use_cpu_threads).
+MAX_CPU_THREADS = 2
+
+
+def use_cpu_threads(device: torch.device | None = None) -> int:
+    """Set how many threads torch uses on the CPU, and return it.
+
+    `OMP_NUM_THREADS` when it is set: the course runner (`make course`, the seed sweeps, the tests) sets
+    it to the cores divided by the notebooks it runs side by side, so that two notebooks on two cores get
+    one thread each; two threads each would fight over the cores, and small operations that wait for a
+    busy core were measured up to 10x slower. Otherwise (a notebook opened by hand) all cores up to two:
+    alone on a 2-core machine the course's small conv nets trained 1.5-1.9x faster on two threads than on
+    one and its MLPs no slower (benchmarks/quick_budget.py); more threads were not measured. On a GPU
+    this only affects the host side.
+    """
+    if device is not None and torch.device(device).type != "cpu":
+        return torch.get_num_threads()
+    setting = os.environ.get("OMP_NUM_THREADS", "").strip()
+    threads = int(setting) if setting.isdigit() and int(setting) > 0 else min(MAX_CPU_THREADS, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a torch.Generator seeded the same way."""
     random.seed(seed)

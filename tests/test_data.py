@@ -1,5 +1,4 @@
 """Tests of helpers.data's embedded data sets and its public interface."""
-import time
 
 import numpy as np
 import pytest
@@ -283,18 +282,14 @@ def test_two_domain_keeps_the_domain_out_of_the_metadata_a_model_sees():
 
 
 # ---------------------------------------------------------------------------------------------
-# performance (the issue's bound is 10 s on the development machine; CI shares its CPUs)
+# at scale (the rendering speed is measured in benchmarks/metric_speed.py, never in a test)
 
 
 @pytest.mark.parametrize("name", ["sprites", "shapes"])
-def test_rendering_ten_thousand_images_is_fast(name):
+def test_rendering_ten_thousand_images_gives_ten_thousand_distinct_valid_images(name):
     module = FACTOR_MODULES[name]
     factors = module.sample_factors(10_000, seed=0)
-    if hasattr(module, "_region_weights"):
-        module._region_weights.cache_clear()  # time the cold start: ray-casting the geometry included
-    start = time.perf_counter()
     images = module.render(factors, 64)
-    seconds = time.perf_counter() - start
-    print(f"\nrendering 10,000 {name} at 64x64 took {seconds:.2f} s (cold start)")
-    assert images.shape[0] == 10_000
-    assert seconds < 20.0
+    assert images.shape[0] == 10_000 and images.shape[-2:] == (64, 64)
+    assert float(images.min()) >= 0 and float(images.max()) <= 1
+    assert torch.equal(torch.as_tensor(images[:3]), torch.as_tensor(module.render(factors[:3], 64)))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -34,12 +33,6 @@ def torch_threads(n: int):
 def one_torch_thread():
     with torch_threads(1):
         yield
-
-
-def report(capsys, message: str) -> None:
-    """Print past pytest's capture, so the timings show in a plain `pytest -q` run."""
-    with capsys.disabled():
-        print(f"\n[timing] {message}")
 
 
 # --- likelihood ----------------------------------------------------------------------------------
@@ -182,29 +175,23 @@ class TinyMLPVAE(nn.Module):
         return likelihood.log_prob(x.expand(n_samples, *x.shape)) + prior.log_prob(z) - q.log_prob(z)
 
 
-def test_performance_nll_5000_samples_1000_digits(capsys):
+def test_nll_of_a_trained_vae_is_tighter_than_its_elbo_and_beats_coin_flips():
+    """The importance-sampled NLL at scale (its speed is measured in benchmarks/metric_speed.py)."""
     from sklearn.datasets import load_digits
     torch.manual_seed(0)
     x = torch.tensor(load_digits().data / 16.0 > 0.5, dtype=torch.float32)   # binarised: a true likelihood
-    test = x[:1000]
+    test = x[:500]
     model = TinyMLPVAE()
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    start = time.perf_counter()
     for _ in range(10):                                                      # a briefly trained model
         for batch in torch.randperm(len(x)).split(128):
             loss = -model.log_importance_weights(x[batch], 1).mean()        # the negative ELBO
             optimiser.zero_grad(); loss.backward(); optimiser.step()
-    train_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    value = nll(model, test, n_samples=5000)
-    seconds = time.perf_counter() - start
+    value = nll(model, test, n_samples=1000)
     with torch.no_grad():
         negative_elbo = float(-iwae_bound(model, test, 1).mean())
-    report(capsys, f"nll: 5000 samples x 1000 digits in {seconds:.1f} s on 1 torch thread (NLL {value:.2f} "
-                   f"nats; training the test VAE took {train_seconds:.1f} s)")
-    assert value < negative_elbo                          # the 5000-sample bound is tighter than the ELBO
+    assert value < negative_elbo                          # the 1000-sample bound is tighter than the ELBO
     assert 0 < value < 64 * math.log(2)                   # better than coin flips per pixel
-    assert seconds < 60
 
 
 # --- disentanglement ------------------------------------------------------------------------------
@@ -408,15 +395,11 @@ def test_active_dims_for_masks_and_codes():
     assert active_dims(means, threshold=0.1).sum() == 2
 
 
-def test_performance_dci_10000_codes(capsys):
+def test_dci_on_10000_codes_finds_the_informative_half():
+    """DCI at scale: 5 codes that carry the factors, 5 of noise (its speed: benchmarks/metric_speed.py)."""
     rng = np.random.default_rng(0)
     factors = np.stack([rng.integers(0, k, 10000) for k in (3, 6, 10, 8, 8)], axis=1)
     codes = np.concatenate([factors + 0.1 * rng.standard_normal(factors.shape),
                             rng.standard_normal((10000, 5))], axis=1)           # 10 codes, 5 of them noise
-    start = time.perf_counter()
     scores = dci(codes, factors)
-    seconds = time.perf_counter() - start
-    report(capsys, f"dci: 10,000 x 10 codes, 5 factors in {seconds:.1f} s "
-                   f"(D={scores['disentanglement']:.3f}, C={scores['completeness']:.3f}, I={scores['informativeness']:.3f})")
     assert scores["disentanglement"] > 0.9 and scores["completeness"] > 0.9
-    assert seconds < 60

@@ -16,7 +16,10 @@ from helpers import assignments, course
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.list_notebooks(ROOT / "notebooks")
 EXPECTED = ROOT / "tests" / "expected_receipts"
-QUICK_LIMIT_S = 180  # COURSE.md: the quick profile finishes in 3 minutes on a 2-core CPU
+# The quick profile's budget (3 minutes on a 2-core CPU) is measured in benchmarks/quick_budget.py, not
+# here: machines of one kind differ by 2-3x, so a test at the budget fails correct work on a slow one.
+# This guards only against a runaway (a hang, a loop that never ends): 4x the budget.
+RUNAWAY_S = 4 * 180
 
 ids = [nb.stem for nb in NOTEBOOKS]
 
@@ -57,7 +60,8 @@ def test_notebook_quick_run_and_receipt(path, tmp_path):
     row = course.run_notebook(path, tmp_path, "quick")
     assert row["status"] == "ok", row["error"]
     print(f"{path.stem}: {row['seconds']} s, receipt {row['numbers']}")
-    assert row["seconds"] <= QUICK_LIMIT_S, f"quick profile took {row['seconds']} s (limit {QUICK_LIMIT_S} s)"
+    assert row["seconds"] <= RUNAWAY_S, (f"quick profile took {row['seconds']} s, over 4x its 3-minute budget: "
+                                         "a runaway (see benchmarks/quick_budget.py for the timings)")
     expected = json.loads((EXPECTED / f"{path.stem}.json").read_text())
     for key, (low, high) in expected.items():
         assert key in row["numbers"], f"receipt has no {key!r}"
