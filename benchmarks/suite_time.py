@@ -43,7 +43,7 @@ def per_notebook(rows) -> dict[str, float]:
     """Seconds of the tests that name a notebook (NN_topic), summed per notebook."""
     totals: dict[str, float] = defaultdict(float)
     for seconds, name, _ in rows:
-        found = re.search(r"(0\d_[a-z_]+?)(?:\.ipynb|-gpu|-paper|\]|$|::)", name)
+        found = re.search(r"(?<![0-9A-Za-z])(0\d_[a-z_]+?)(?:\.ipynb|-gpu|-paper|\]|$|::)", name)
         if found:
             totals[found.group(1)] += seconds
     return dict(sorted(totals.items()))

@@ -1,9 +1,10 @@
 """Classroom assignments through nbgrader (docs/instructors.md).
 
 - fast checks of helpers.assignments on small notebooks (no nbgrader needed);
-- `grading`: every course notebook released by `nbgrader generate_assignment`: no solutions, no hidden
-  tests, no outputs, the course's stub in every solution cell;
-- `grading` and `notebook`: autograding end to end. In a temporary nbgrader course directory the solution
+- `grading`: a small notebook released by `nbgrader generate_assignment`: no solutions, no hidden tests, no
+  outputs, the course's stub in every solution cell;
+- `grading` and `notebook`: every course notebook released (the same checks, on the release the grading
+  needs anyway: one `generate_assignment` per notebook, not two) and autograded end to end. In a temporary nbgrader course directory the solution
   notebook, submitted as a student's work, autogrades to full marks on every autograded test cell, and
   the released, unanswered notebook to zero on them, with no error in any other cell (it runs to its
   end). The notebooks run in the quick profile with SMOKE on (the quick profile's data, models and code
@@ -115,13 +116,13 @@ def test_make_assignments_installs_the_grading_extra_and_runs_nbgrader_into_buil
 
 
 # --- released notebooks -------------------------------------------------------------------------
-@pytest.mark.grading
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
-def test_released_notebook_has_no_solutions_hidden_tests_or_outputs(path, tmp_path):
+def check_released(source_path: Path, released_path: Path) -> None:
+    """A released notebook has no solutions, hidden tests or outputs, the course's stub in every solution
+    cell, the written answers blanked, the locked cells locked, and the same points as the source."""
     import ast
     from IPython.core.inputtransformer2 import TransformerManager
-    source = nbformat.read(path, as_version=4)
-    released = nbformat.read(course.write_student_version(path, tmp_path), as_version=4)
+    source = nbformat.read(source_path, as_version=4)
+    released = nbformat.read(released_path, as_version=4)
     assert len(released.cells) == len(source.cells)
     for before, after in zip(source.cells, released.cells):
         assert "BEGIN SOLUTION" not in after.source and "BEGIN HIDDEN TESTS" not in after.source
@@ -136,6 +137,17 @@ def test_released_notebook_has_no_solutions_hidden_tests_or_outputs(path, tmp_pa
         if assignments.nbgrader_metadata(before).get("locked"):
             assert after.metadata.get("editable") is False and after.metadata.get("deletable") is False
     assert assignments.points(released) == assignments.points(source)
+
+
+@pytest.mark.grading
+def test_released_toy_notebook_has_no_solutions_hidden_tests_or_outputs(tmp_path):
+    """The release checks on a small notebook (every course notebook is released and checked by the
+    autograding test below, from the one `nbgrader generate_assignment` it needs anyway)."""
+    path = tmp_path / "99_toy.ipynb"
+    nb = toy_notebook()
+    assignments.prepare(nb)
+    nbformat.write(nb, path)
+    check_released(path, course.write_student_version(path, tmp_path / "release"))
 
 
 # --- autograding end to end ---------------------------------------------------------------------
@@ -153,6 +165,7 @@ def test_autograding_gives_solutions_full_marks_and_unanswered_versions_zero(pat
     start = time.perf_counter()
     root = tmp_path / "course"
     [released] = assignments.generate([path], root)
+    check_released(path, released)   # no solutions, hidden tests or outputs; stubs; locked cells; points
     scores = assignments.autograde(root, path.stem, {"solution": path, "unanswered": released}, "quick",
                                    smoke=AUTOGRADE_SMOKE)
     source = nbformat.read(path, as_version=4)
