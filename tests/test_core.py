@@ -299,3 +299,29 @@ def test_train_matches_a_bare_pytorch_loop():
         optimizer.step()
         losses.append(loss.item())
     assert np.allclose(history["loss"], losses, rtol=1e-6)
+
+
+def test_use_cpu_threads_follows_omp_num_threads_else_takes_up_to_two_cores(monkeypatch):
+    from helpers.runtime import MAX_CPU_THREADS, use_cpu_threads
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert use_cpu_threads(torch.device("cpu")) == 1 and torch.get_num_threads() == 1
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        expected = min(MAX_CPU_THREADS, os.cpu_count() or 1)
+        assert use_cpu_threads() == expected and torch.get_num_threads() == expected
+        monkeypatch.setenv("OMP_NUM_THREADS", "not a number")   # ignored, like an unset variable
+        assert use_cpu_threads() == expected
+        torch.set_num_threads(1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert use_cpu_threads(torch.device("cuda")) == 1      # a GPU run leaves the host's threads alone
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_runner_shares_the_cores_among_notebooks_side_by_side():
+    from helpers.course import threads_per_notebook
+    from helpers.runtime import MAX_CPU_THREADS
+    cores = os.cpu_count() or 1
+    assert threads_per_notebook(1) == min(MAX_CPU_THREADS, cores)
+    assert threads_per_notebook(cores) == 1 and threads_per_notebook(4 * cores) == 1
