@@ -21,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quick_budget import machine, reference_workload  # noqa: E402
+from benchmarks.quick_budget import machine, publish, reference_workload  # noqa: E402
 from helpers.data import shapes, sprites  # noqa: E402
 from helpers.metrics import dci, nll  # noqa: E402
 from helpers.vae import VAE  # noqa: E402
@@ -77,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} | {best:.2f} | {best / reference:.2f} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "metric_speed_cpu.md").write_text(text)
+    publish(text, args.out, "metric_speed_cpu.md")
     return 0
 
 

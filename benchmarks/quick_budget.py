@@ -56,6 +56,14 @@ def reference_workload(steps: int = REFERENCE_STEPS) -> float:
         torch.set_num_threads(threads)
 
 
+def publish(text: str, out: str | None, name: str) -> None:
+    """Print a benchmark's Markdown table, and write it to `out/name` when `out` is given."""
+    print(text)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / name).write_text(text)
+
+
 def cell_times(executed: Path) -> list[tuple[float, int, str]]:
     """(seconds, cell index, first line) of every code cell of an executed notebook, slowest first."""
     nb = nbformat.read(executed, as_version=4)
@@ -149,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = run_pairs(notebooks, Path(tmp)) if args.pairs else None
     reference.append(reference_workload())
     text = report(alone, pairs, reference, args.repeats)
-    print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "quick_budget.md").write_text(text)
+    publish(text, args.out, "quick_budget.md")
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quick_budget import machine, reference_workload  # noqa: E402
+from benchmarks.quick_budget import machine, publish, reference_workload  # noqa: E402
 
 
 def test_times(junit: Path) -> list[tuple[float, str, str]]:
@@ -84,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"--junitxml={junit}"], cwd=ROOT)
         wall = time.perf_counter() - start
     text = report(test_times(junit), wall, args.jobs)
-    print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "test_suite.md").write_text(text)
+    publish(text, args.out, "test_suite.md")
     return 0
 
 

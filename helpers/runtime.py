@@ -68,8 +68,9 @@ def use_cpu_threads(device: torch.device | None = None) -> int:
     it to the cores divided by the notebooks it runs side by side, so that two notebooks on two cores get
     one thread each; two threads each would fight over the cores, and small operations that wait for a
     busy core were measured up to 10x slower. Otherwise (a notebook opened by hand) all cores up to two:
-    alone on a 2-core machine the course's small conv nets trained 1.5-1.9x faster on two threads than on
-    one and its MLPs no slower (benchmarks/quick_budget.py); more threads were not measured. On a GPU
+    alone on a 2-core machine a small conv net trained 1.5-1.9x faster on two threads than on one, notebook
+    06 (vmapped meta-steps) went from 87 s to 55-62 s, and the MLP notebooks were no slower
+    (benchmarks/quick_budget.py); more threads were not measured. On a GPU
     this only affects the host side.
     """
     if device is not None and torch.device(device).type != "cpu":
