@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 course: $(STAMP)
-	$(PY) -m helpers.course run $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS)) --out $(OUT)
+	$(PY) -m coursetools run $(if $(PROFILE),--profile $(PROFILE)) $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS)) --out $(OUT)
 
 # Notebook runs spread over the cores (pytest-xdist); a notebook's nbval cells stay on one worker.
 test: $(STAMP)
@@ -42,7 +42,7 @@ lab: $(STAMP)
 # COLAB=owner/repo: Colab badges and release/README.md for release/ pushed to that GitHub repository.
 assignments: $(STAMP)
 	$(PIP) -e ".[torch,test,grading]" --config-settings editable_mode=compat
-	$(PY) -m helpers.course assignments $(if $(ONLY),--only $(ONLY)) $(if $(COLAB),--colab $(COLAB)) --out $(OUT)/assignments
+	$(PY) -m coursetools assignments $(if $(ONLY),--only $(ONLY)) $(if $(COLAB),--colab $(COLAB)) --out $(OUT)/assignments
 
 clean:
 	rm -rf $(OUT) .pytest_cache

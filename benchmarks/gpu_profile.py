@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import course
+from coursetools import runner
 
 
 def main() -> None:
@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--executed", default="build/gpu", help="folder for the executed notebooks")
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    notebooks = course.select_notebooks(args.only)
+    notebooks = runner.select_notebooks(args.only)
     start = time.perf_counter()
-    rows = course.run_many([(str(nb), args.executed, args.profile, None, False) for nb in notebooks], args.jobs)
+    rows = runner.run_many([(str(nb), args.executed, args.profile, None, False) for nb in notebooks], args.jobs)
     total = time.perf_counter() - start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

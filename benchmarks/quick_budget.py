@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers import course  # noqa: E402
+from coursetools import runner  # noqa: E402
 from helpers.vae import VAE  # noqa: E402
 
 REFERENCE_STEPS = 1_000
@@ -83,8 +83,8 @@ def run_alone(notebooks: list[Path], repeats: int, out: Path) -> dict[str, dict]
     for path in notebooks:
         seconds, cells = [], None
         for repeat in range(repeats):
-            row = course.run_notebook(path, out / f"alone{repeat}", "quick", html=False,
-                                      threads=course.threads_per_notebook(1))
+            row = runner.run_notebook(path, out / f"alone{repeat}", "quick", html=False,
+                                      threads=runner.threads_per_notebook(1))
             if row["status"] != "ok":
                 raise SystemExit(f"{path.stem} failed: {row['error']}")
             if not seconds or row["seconds"] < min(seconds):
@@ -97,7 +97,7 @@ def run_alone(notebooks: list[Path], repeats: int, out: Path) -> dict[str, dict]
 
 def run_pairs(notebooks: list[Path], out: Path) -> dict[str, float]:
     """Every notebook once, two at a time (the way `make course` runs them on two cores)."""
-    rows = course.run_many([(str(nb), str(out / "pairs"), "quick", None, False) for nb in notebooks], 2)
+    rows = runner.run_many([(str(nb), str(out / "pairs"), "quick", None, False) for nb in notebooks], 2)
     return {row["notebook"]: row["seconds"] for row in rows}
 
 
@@ -126,7 +126,7 @@ def report(alone: dict, pairs: dict | None, reference: list[float], repeats: int
         "its times by its own reference time.",
         "",
         f"Budget: 90 s alone here (3 minutes on a machine twice as slow). Alone, a notebook gets "
-        f"{course.threads_per_notebook(1)} CPU thread(s), as when a learner runs it; two at a time, one each, as "
+        f"{runner.threads_per_notebook(1)} CPU thread(s), as when a learner runs it; two at a time, one each, as "
         "`make course` and the tests (two pytest workers) run them.",
         "",
         "| notebook | alone min (s) | alone median (s) | / reference | two at a time (s) | slowest cells (s) |",
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", action="store_true", help="also run them two at a time")
     parser.add_argument("--out", default=None, help="folder for quick_budget.md (default: print only)")
     args = parser.parse_args(argv)
-    notebooks = course.select_notebooks(args.only)
+    notebooks = runner.select_notebooks(args.only)
     reference = [reference_workload()]
     print(f"reference workload: {reference[0]:.1f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="quick-budget-") as tmp:

@@ -1,6 +1,6 @@
 """Classroom assignments through nbgrader (docs/instructors.md).
 
-- fast checks of helpers.assignments on small notebooks (no nbgrader needed);
+- fast checks of coursetools.assignments on small notebooks (no nbgrader needed);
 - `grading`: a small notebook released by `nbgrader generate_assignment`: no solutions, no hidden tests, no
   outputs, the course's stub in every solution cell;
 - `grading` and `notebook`: every course notebook released (the same checks, on the release the grading
@@ -20,15 +20,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import assignments, course
+from coursetools import assignments, runner
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = course.list_notebooks(ROOT / "notebooks")
+NOTEBOOKS = runner.list_notebooks(ROOT / "notebooks")
 ids = [nb.stem for nb in NOTEBOOKS]
 AUTOGRADE_SMOKE = os.environ.get("COURSE_AUTOGRADE_SMOKE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-# --- helpers.assignments on small notebooks --------------------------------------------------------
+# --- coursetools.assignments on small notebooks --------------------------------------------------------
 def toy_notebook(later_source="print('the rest of the notebook')"):
     meta = assignments.cell_metadata
     nb = nbformat.v4.new_notebook()
@@ -46,7 +46,7 @@ def toy_notebook(later_source="print('the rest of the notebook')"):
         nbformat.v4.new_markdown_cell("Because.", metadata={"nbgrader": meta("ex1_answer", solution=True, grade=True,
                                                                              points=1)}),
         nbformat.v4.new_code_cell(later_source),
-        nbformat.v4.new_code_cell("from helpers.course import record\nrecord('x', 1)"),
+        nbformat.v4.new_code_cell("from helpers.receipts import record\nrecord('x', 1)"),
     ]
     return nb
 
@@ -90,14 +90,14 @@ def test_problems_finds_cells_out_of_form():
 
 def test_colab_links_point_released_notebooks_at_their_own_copies(tmp_path):
     nb = toy_notebook()
-    nb.cells[0].source += "\n\n" + course.colab_badge("99_toy.ipynb")
+    nb.cells[0].source += "\n\n" + runner.colab_badge("99_toy.ipynb")
     path = tmp_path / "release" / "99_toy" / "99_toy.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
     readme = assignments.link_for_colab([path], tmp_path / "release", "someone/homework", "spring")
     url = "https://colab.research.google.com/github/someone/homework/blob/spring/99_toy/99_toy.ipynb"
     assert f"]({url})" in nbformat.read(path, as_version=4).cells[0].source
-    assert course.repository_url().replace("https://github.com/", "") not in nbformat.read(path, as_version=4).cells[0].source
+    assert runner.repository_url().replace("https://github.com/", "") not in nbformat.read(path, as_version=4).cells[0].source
     assert url in readme.read_text()
 
 
@@ -109,7 +109,7 @@ def test_make_assignments_installs_the_grading_extra_and_runs_nbgrader_into_buil
         tomllib = pytest.importorskip("tomli")
     dry = subprocess.run(["make", "-n", "assignments"], cwd=ROOT, capture_output=True, text=True)
     assert dry.returncode == 0 and ".[torch,test,grading]" in dry.stdout
-    assert "-m helpers.course assignments" in dry.stdout and "--out build/assignments" in dry.stdout
+    assert "-m coursetools assignments" in dry.stdout and "--out build/assignments" in dry.stdout
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert any(r.startswith("nbgrader") for r in project["optional-dependencies"]["grading"])
     assert "make assignments" in (ROOT / "README.md").read_text() and "docs/instructors.md" in (ROOT / "README.md").read_text()
@@ -147,7 +147,7 @@ def test_released_toy_notebook_has_no_solutions_hidden_tests_or_outputs(tmp_path
     nb = toy_notebook()
     assignments.prepare(nb)
     nbformat.write(nb, path)
-    check_released(path, course.write_student_version(path, tmp_path / "release"))
+    check_released(path, runner.write_student_version(path, tmp_path / "release"))
 
 
 # --- autograding end to end ---------------------------------------------------------------------

@@ -167,10 +167,10 @@ def test_an_adversarial_model_and_a_geco_schedule_really_resume(tmp_path, capsys
     """Their extra state (the adversary's optimiser, GECO's buffers) loads with weights_only=True and their
     fingerprints are the same on a rerun, so an interrupted run continues (no stale file) and ends where an
     uninterrupted one does."""
-    from helpers.conditional import InfoFactorisedCVAE, adversarial_loss_fn
-    from helpers.constraints import GECO
+    from helpers.conditional.cvae import InfoFactorisedCVAE, adversarial_loss_fn
+    from helpers.taming.constraints import GECO
     from helpers.likelihoods import GaussianLikelihood
-    from helpers.vhp import VHPVAE
+    from helpers.taming.vhp import VHPVAE
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(64, 5, generator=gen), (torch.rand(64, 2, generator=gen) > 0.5).float()
     binary = (torch.rand(64, 10, generator=gen) > 0.5).float()
@@ -197,7 +197,7 @@ def test_an_adversarial_model_and_a_geco_schedule_really_resume(tmp_path, capsys
         assert "starting fresh" not in capsys.readouterr().out and not list(tmp_path.glob("*.stale-*"))
         assert same_weights(resumed, build(7, None)), build.__name__
     fp = load_checkpoint(tmp_path / "geco.pt")["fingerprint"]
-    assert fp["loss_fn"] == "helpers.constraints.GECO.loss_fn" and fp["loss_fn.self.kappa2"] == 5.0
+    assert fp["loss_fn"] == "helpers.taming.constraints.GECO.loss_fn" and fp["loss_fn.self.kappa2"] == 5.0
     assert fp["model.schedule.beta"] == 1.0   # the starting beta, not the trained one
 
 

@@ -1,11 +1,11 @@
-"""helpers.conditional: CVAE bound on a linear-Gaussian model, the adversary's two forms, gradient isolation."""
+"""helpers.conditional.cvae: CVAE bound on a linear-Gaussian model, the adversary's two forms, gradient isolation."""
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from helpers.conditional import (ConditionalVAE, InfoFactorisedCVAE, adversarial_loss_fn, adversary_penalty,
+from helpers.conditional.cvae import (ConditionalVAE, InfoFactorisedCVAE, adversarial_loss_fn, adversary_penalty,
                                  attribute_cross_entropy, binary_entropy, chance_accuracy, leakage_accuracy,
                                  transfer_accuracy)
 from helpers.likelihoods import GaussianLikelihood

@@ -1,14 +1,14 @@
-"""GECO and REWO updates (helpers.constraints): values at known points and the fixed point beta = 1."""
+"""GECO and REWO updates (helpers.taming.constraints): values at known points and the fixed point beta = 1."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from helpers.constraints import (GECO, REWO, f_beta, geco_beta_step, geco_lambda_step, moving_average,
+from helpers.taming.constraints import (GECO, REWO, f_beta, geco_beta_step, geco_lambda_step, moving_average,
                                  rewo_beta_step)
 from helpers.train import train
-from helpers.vhp import VHPVAE
+from helpers.taming.vhp import VHPVAE
 
 
 def test_f_beta_known_values():

@@ -320,7 +320,7 @@ def test_use_cpu_threads_follows_omp_num_threads_else_takes_up_to_two_cores(monk
 
 
 def test_the_runner_shares_the_cores_among_notebooks_side_by_side():
-    from helpers.course import threads_per_notebook
+    from coursetools.runner import threads_per_notebook
     from helpers.runtime import MAX_CPU_THREADS
     cores = os.cpu_count() or 1
     assert threads_per_notebook(1) == min(MAX_CPU_THREADS, cores)

@@ -6,11 +6,12 @@ import sys
 import nbformat
 import pytest
 
-from helpers import course
+from coursetools import runner
+from helpers import receipts
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "helpers.course", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "coursetools", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def write_notebook(path, cells, with_parameters=True):
@@ -45,7 +46,7 @@ def test_notebook_without_parameters_cell_is_refused(tmp_path):
 
 def test_run_executes_records_and_tabulates(tmp_path):
     write_notebook(tmp_path / "00_ok.ipynb", [
-        "from helpers.course import record\nrecord('answer', 42.0)\nrecord('profile', PROFILE)"])
+        "from helpers.receipts import record\nrecord('answer', 42.0)\nrecord('profile', PROFILE)"])
     write_notebook(tmp_path / "01_broken.ipynb", ["raise RuntimeError('boom')"])
     out = tmp_path / "out"
     proc = run_cli("run", "--profile", "quick", "--notebooks", str(tmp_path), "--out", str(out))
@@ -63,10 +64,10 @@ def test_record_writes_plain_json(tmp_path, monkeypatch):
     import numpy as np
     import torch
     path = tmp_path / "r.json"
-    monkeypatch.setenv(course.RECEIPT_ENV, str(path))
-    course.record("a", torch.tensor(1.5))
-    course.record("b", np.float32(2.0))
-    course.record("c", [np.int64(3), True])
+    monkeypatch.setenv(receipts.RECEIPT_ENV, str(path))
+    receipts.record("a", torch.tensor(1.5))
+    receipts.record("b", np.float32(2.0))
+    receipts.record("c", [np.int64(3), True])
     assert json.loads(path.read_text()) == {"a": 1.5, "b": 2.0, "c": [3, True]}
 
 
@@ -79,7 +80,7 @@ def test_strip_keeps_only_reference_outputs(tmp_path):
     nb.cells = [keep, drop]
     path = tmp_path / "00_x.ipynb"
     nbformat.write(nb, path)
-    course.strip_outputs(path)
+    runner.strip_outputs(path)
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].outputs[0]["text"] == "2\n" and cells[0].execution_count == 1
     assert cells[1].outputs == [] and cells[1].execution_count is None
@@ -105,7 +106,7 @@ def test_student_version_comes_from_nbgrader_with_the_course_stub(tmp_path):
 def test_parallel_run_gives_the_serial_results(tmp_path):
     for i in range(3):
         write_notebook(tmp_path / f"0{i}_nb.ipynb", [
-            f"import random\nfrom helpers.course import record\nrandom.seed({i})\nrecord('draw', random.random())"])
+            f"import random\nfrom helpers.receipts import record\nrandom.seed({i})\nrecord('draw', random.random())"])
     serial = run_cli("run", "--profile", "quick", "--jobs", "1", "--notebooks", str(tmp_path), "--out", str(tmp_path / "a"))
     parallel = run_cli("run", "--profile", "quick", "--jobs", "2", "--notebooks", str(tmp_path), "--out", str(tmp_path / "b"))
     assert serial.returncode == parallel.returncode == 0, parallel.stderr
@@ -119,7 +120,7 @@ def test_parallel_run_gives_the_serial_results(tmp_path):
 
 def test_seed_sweep_writes_the_spread_of_every_number(tmp_path):
     write_notebook(tmp_path / "00_nb.ipynb", [
-        "SEED = 0", "from helpers.course import record\nrecord('twice_seed', 2 * SEED)\nrecord('name', 'text')"])
+        "SEED = 0", "from helpers.receipts import record\nrecord('twice_seed', 2 * SEED)\nrecord('name', 'text')"])
     # papermill injects SEED after the parameters cell; the notebook's own 'SEED = 0' cell comes after it
     nb = nbformat.read(tmp_path / "00_nb.ipynb", as_version=4)
     nb.cells[0].source, nb.cells[1].source = "PROFILE = None\nSEED = 0", "pass"

@@ -1,12 +1,12 @@
-"""helpers.csvae: the attribute-conditional prior, its KL, the bound on a linear model, gradient isolation."""
+"""helpers.conditional.csvae: the attribute-conditional prior, its KL, the bound on a linear model, gradient isolation."""
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from helpers.conditional import adversarial_loss_fn
-from helpers.csvae import CSVAE
+from helpers.conditional.cvae import adversarial_loss_fn
+from helpers.conditional.csvae import CSVAE
 from helpers.likelihoods import GaussianLikelihood
 from helpers.train import train
 

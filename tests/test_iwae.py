@@ -1,4 +1,4 @@
-"""IWAE baselines (helpers.iwae): L_k below log p(x), increasing in k, on linear-Gaussian models."""
+"""IWAE baselines (helpers.taming.iwae): L_k below log p(x), increasing in k, on linear-Gaussian models."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from helpers.iwae import IWAE, TwoLayerIWAE, iwae_objective
+from helpers.taming.iwae import IWAE, TwoLayerIWAE, iwae_objective
 from helpers.likelihoods import GaussianLikelihood
 
 

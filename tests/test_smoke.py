@@ -17,10 +17,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import course
+from coursetools import runner
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = course.list_notebooks(ROOT / "notebooks")
+NOTEBOOKS = runner.list_notebooks(ROOT / "notebooks")
 EXPECTED = ROOT / "tests" / "expected_receipts"
 SMOKE_PROFILES = ("gpu", "paper")
 
@@ -45,7 +45,7 @@ def run_smoke(path: Path, profile: str, out: Path, data_env: dict, expected: Pat
     wanted = set(json.loads((expected / f"{path.stem}.json").read_text()))  # the keys; ranges are for quick
     rows = {}
     for attempt in ("first", "resumed") if resume else ("first",):
-        row = course.run_notebook(path, out / attempt, profile, smoke=True, html=False, env=env)
+        row = runner.run_notebook(path, out / attempt, profile, smoke=True, html=False, env=env)
         rows[attempt] = row
         print(f"{path.stem} {profile} smoke ({attempt} run): {row['status']} in {row['seconds']:.1f} s")
         assert row["status"] == "ok", (f"{path.stem} ({profile}, SMOKE, {attempt} run) failed: {row['error']}\n"
@@ -75,7 +75,7 @@ def test_notebook_smoke(path, profile, tmp_path, real_format_data):
 TINY_SETUP = """\
 import torch
 from helpers import data
-from helpers.course import record
+from helpers.receipts import record
 from helpers.runtime import checkpoint_dir, resolve_profile, resolve_smoke
 PROFILE, SMOKE = resolve_profile(PROFILE), resolve_smoke(SMOKE)
 images = data.load("mnist", n=8).images  # through the real loader and the checksum override

@@ -1,4 +1,4 @@
-"""The VampPrior (helpers.vampprior): the mixture prior, its KL estimate and its importance weights."""
+"""The VampPrior (helpers.taming.vampprior): the mixture prior, its KL estimate and its importance weights."""
 import math
 
 import torch
@@ -6,7 +6,7 @@ from torch import nn
 from torch.distributions import kl_divergence
 
 from helpers.likelihoods import GaussianLikelihood
-from helpers.vampprior import VampPriorVAE
+from helpers.taming.vampprior import VampPriorVAE
 
 
 def small_model(k=3, latent=2, dim=4, seed=0):

@@ -1,4 +1,4 @@
-"""The hierarchical prior and the bound F (helpers.vhp) on linear-Gaussian models, where log p(z) is known.
+"""The hierarchical prior and the bound F (helpers.taming.vhp) on linear-Gaussian models, where log p(z) is known.
 
 With p(zeta) = N(0, I) and p(z|zeta) = N(A zeta + b, s^2 I), the marginal p(z) = N(b, A A^T + s^2 I),
 and the posterior p(zeta|z) = N(Sigma A^T (z - b) / s^2, Sigma), Sigma = (I + A^T A / s^2)^-1 (diagonal
@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from helpers.likelihoods import GaussianLikelihood
-from helpers.vhp import HierarchicalPrior, VHPVAE, frozen
+from helpers.taming.vhp import HierarchicalPrior, VHPVAE, frozen
 
 A = torch.tensor([[2.0, 0.0], [0.0, 0.5]])       # orthogonal columns: the exact posterior is diagonal
 B = torch.tensor([1.0, -1.0])

@@ -14,7 +14,7 @@ whose optimum d* = p / (p + q) gives V(d*) = 2 JS(P || Q) - log 4, i.e. l* = log
 encoder then minimises the non-saturating generator loss -log d(E(x)) (WAE Algorithm 2), which has the
 same fixed point as log(1 - d) but does not vanish while the discriminator wins easily.
 
-Two players, two optimisers (the pattern of `helpers.conditional.Adversary`): `LatentDiscriminator.step`
+Two players, two optimisers (the pattern of `helpers.conditional.cvae.Adversary`): `LatentDiscriminator.step`
 sees detached codes, and the model's `loss` reads the discriminator through `frozen`, so each update
 touches only its own player's parameters (tested bit for bit).
 

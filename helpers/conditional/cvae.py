@@ -4,7 +4,7 @@ Source: A. Shafarostov, M. Pominova, A. Lyzhov, E. Lazareva, "Learning Latent Su
 Autoencoders" (project proposal, 2019, unpublished), which plans to reimplement J. Klys, J. Snell,
 R. Zemel, "Learning Latent Subspaces in Variational Autoencoders" (NeurIPS 2018,
 https://arxiv.org/abs/1812.06190), a paper that compares these two models with the Conditional
-Subspace VAE of `helpers.csvae`. Every data point x comes with k binary attributes y in {0, 1}^k
+Subspace VAE of `helpers.conditional.csvae`. Every data point x comes with k binary attributes y in {0, 1}^k
 (glasses, smiling, ...).
 
 CVAE, eq. (1) of the proposal (its left side should read log p(x|y)):
@@ -38,8 +38,8 @@ from torch import nn
 from torch.distributions import Independent, Normal
 from torch.func import functional_call
 
-from .likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
-from .nets import decoder_for, encoder_for, mlp
+from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
+from ..nets import decoder_for, encoder_for, mlp
 
 PENALTIES = ("entropy", "cross-entropy")
 

@@ -34,9 +34,9 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .likelihoods import BernoulliLikelihood, GaussianLikelihood, diagonal_gaussian, make_likelihood
-from .nets import decoder_for, encoder_for, mlp
-from .vae import VAE
+from ..likelihoods import BernoulliLikelihood, GaussianLikelihood, diagonal_gaussian, make_likelihood
+from ..nets import decoder_for, encoder_for, mlp
+from ..vae import VAE
 
 
 @contextmanager

@@ -2,26 +2,26 @@
 
 In a notebook, the last cell records its key numbers:
 
-    from helpers.course import record
+    from helpers.receipts import record
     record("nll_vae", 91.3)
 
-The runner (`make course`, or `python -m helpers.course run`) executes every notebook with
+The runner (`make course`, or `python -m coursetools run`) executes every notebook with
 papermill, several at a time (`--jobs`, default one per core for CPU runs), writes the executed
 notebooks, HTML renderings and `receipts.json` into `build/`, prints one line per notebook as it
 finishes, then a table of notebook, profile, wall time, status and key numbers.
 
 Other commands, for course authors:
-    python -m helpers.course seeds --only 00 --seeds 0 1 2 3 4 [--jobs J]
+    python -m coursetools seeds --only 00 --seeds 0 1 2 3 4 [--jobs J]
         run notebooks over seeds; write the spread of every receipt number to results/seeds/.
-    python -m helpers.course strip NOTEBOOK [--from EXECUTED]
+    python -m coursetools strip NOTEBOOK [--from EXECUTED]
         remove outputs, keeping (from EXECUTED, if given) those of `# NBVAL_CHECK_OUTPUT` cells.
-    python -m helpers.course assignments [--only 00 01] [--out build/assignments] [--validate]
+    python -m coursetools assignments [--only 00 01] [--out build/assignments] [--validate]
         release the student versions through nbgrader (`make assignments`): an nbgrader course directory
         with source/, release/ and gradebook.db; --validate also runs `nbgrader validate` on each notebook.
-    python -m helpers.course grading NOTEBOOK [...] [--check]
-        lock the cells that must not change and tag the exercise cells (helpers.assignments.prepare), then
+    python -m coursetools grading NOTEBOOK [...] [--check]
+        lock the cells that must not change and tag the exercise cells (coursetools.assignments.prepare), then
         list what keeps a notebook from being gradable; --check changes nothing.
-    python -m helpers.course student NOTEBOOK [--out FOLDER]
+    python -m coursetools student NOTEBOOK [--out FOLDER]
         write one notebook's student version (through nbgrader, like `assignments`).
 """
 from __future__ import annotations
@@ -35,46 +35,12 @@ import sys
 import time
 from pathlib import Path
 
-from .runtime import PROFILES, resolve_profile
+from helpers.runtime import PROFILES, resolve_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-RECEIPT_ENV = "COURSE_RECEIPT"
+from helpers.receipts import RECEIPT_ENV
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
-
-_receipt: dict[str, object] = {}
-
-
-# --- receipts ------------------------------------------------------------------------------------
-def _plain(value):
-    """Numbers as plain floats/ints (no tensors, no NumPy scalars), so receipts are valid JSON."""
-    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, bool) or isinstance(value, (int, str)) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return float(value)
-
-
-def record(name: str, value) -> None:
-    """Record one key number of this notebook; written to `$COURSE_RECEIPT` when the runner set it."""
-    _receipt[name] = _plain(value)
-    path = os.environ.get(RECEIPT_ENV)
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(_receipt, indent=2, sort_keys=True))
-    print(f"receipt: {name} = {_receipt[name]}")
-
-
-def receipt() -> dict:
-    """The numbers recorded so far in this process."""
-    return dict(_receipt)
-
 
 # --- Colab ---------------------------------------------------------------------------------------
 def repository_url() -> str:
@@ -154,7 +120,7 @@ def strip_outputs(path: Path, executed: Path | None = None) -> None:
 def write_student_version(path: Path, out_dir: Path) -> Path:
     """The student version of a notebook, `out_dir/<name>`: made by `nbgrader generate_assignment`, the
     one way the course makes them (solutions replaced by the stub of nbgrader_config.py, hidden tests and
-    outputs removed, cells locked). See helpers.assignments and docs/instructors.md."""
+    outputs removed, cells locked). See coursetools.assignments and docs/instructors.md."""
     from . import assignments
     return assignments.student_version(Path(path), Path(out_dir))
 
@@ -204,7 +170,7 @@ def run_notebook(path: Path, out: Path, profile: str, *, seed: int | None = None
         _render_html(executed)
     numbers = json.loads(receipt_path.read_text()) if receipt_path.exists() else {}
     if status == "ok" and not numbers:
-        status, error = "failed", "the notebook recorded no receipt (call helpers.course.record in its last cell)"
+        status, error = "failed", "the notebook recorded no receipt (call helpers.receipts.record in its last cell)"
     return {"notebook": path.stem, "profile": profile, "seed": seed, "smoke": bool(smoke),
             "seconds": round(seconds, 1), "status": status, "error": error, "numbers": numbers,
             "executed": str(executed)}
@@ -268,7 +234,7 @@ def format_table(rows: list[dict]) -> str:
 def threads_per_notebook(jobs: int) -> int:
     """CPU threads for each of `jobs` notebooks run side by side: the cores shared out, at least one and at
     most runtime.MAX_CPU_THREADS."""
-    from .runtime import MAX_CPU_THREADS
+    from helpers.runtime import MAX_CPU_THREADS
     return max(1, min(MAX_CPU_THREADS, (os.cpu_count() or 1) // max(1, jobs)))
 
 
@@ -408,7 +374,7 @@ def seeds(only: list[str] | None, seed_list: list[int], profile: str | None = "q
             continue
         stem = Path(results) / "seeds" / f"{nb.stem}_{profile}"
         title = (f"{nb.stem}: {profile} profile over seeds {', '.join(map(str, seed_list))} "
-                 f"(`python -m helpers.course seeds --only {nb.stem.split('_')[0]} --seeds {' '.join(map(str, seed_list))}`)")
+                 f"(`python -m coursetools seeds --only {nb.stem.split('_')[0]} --seeds {' '.join(map(str, seed_list))}`)")
         write_seed_summary(summarise_seeds(mine), [r["seed"] for r in mine], stem, title)
         print(f"wrote {stem}.csv and .md")
     return 1 if failed else 0
@@ -452,7 +418,7 @@ def release_assignments(only: list[str] | None = None, out: str | Path = "build/
     bad = {nb.name: assignments.problems(nbformat.read(nb, as_version=4)) for nb in notebooks}
     bad = {name: found for name, found in bad.items() if found}
     for name, found in bad.items():
-        print(f"error: {name} is not gradable yet (python -m helpers.course grading notebooks/{name}):", file=sys.stderr)
+        print(f"error: {name} is not gradable yet (python -m coursetools grading notebooks/{name}):", file=sys.stderr)
         for line in found:
             print(f"  {line}", file=sys.stderr)
     if bad:
@@ -487,7 +453,7 @@ def release_assignments(only: list[str] | None = None, out: str | Path = "build/
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m coursetools", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="execute the course notebooks with papermill")
     run_p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: COURSE_PROFILE, "

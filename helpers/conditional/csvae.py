@@ -25,7 +25,7 @@ On its own M1 does not stop Z from carrying y. So the model also minimises I(Z; 
 H(Y) is fixed by the data, so this means maximising H(Y|Z). p(y|z) is unknown; an adversary
 q_delta(y|z) learns it by maximising E[log q_delta(y|z)] (N), with its own optimiser, and the encoder
 maximises the entropy of the adversary's prediction, E_{q(z|x)}[H(q_delta(.|z))] (M2, weight beta_4).
-An optimal adversary makes M2 equal H(Y|Z); the entropy is bounded by k log 2 (see helpers.conditional).
+An optimal adversary makes M2 equal H(Y|Z); the entropy is bounded by k log 2 (see helpers.conditional.cvae).
 """
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .conditional import Adversary, _as_likelihood, binary_entropy
-from .likelihoods import BernoulliLikelihood, diagonal_gaussian, gaussian_kl
-from .nets import decoder_for, encoder_for
+from .cvae import Adversary, _as_likelihood, binary_entropy
+from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, gaussian_kl
+from ..nets import decoder_for, encoder_for
 
 
 class CSVAE(nn.Module):
@@ -46,7 +46,7 @@ class CSVAE(nn.Module):
     encoder_z maps x to 2 * z_dim numbers (mean, log std of q(z|x)); encoder_w maps x to `features`
     numbers and a linear head maps [features, y] to 2 * k * w_dim (q(w|x,y)); decoder maps [z, w] to
     the likelihood's parameters. `CSVAE.for_data(shape, z_dim, n_attributes)` builds default nets.
-    Train with `helpers.train.train(model, (x, y), loss_fn=helpers.conditional.adversarial_loss_fn,
+    Train with `helpers.train.train(model, (x, y), loss_fn=helpers.conditional.cvae.adversarial_loss_fn,
     optimizer=torch.optim.Adam(model.main_parameters(), lr))`.
     """
 

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily
 
-from .likelihoods import make_likelihood
-from .nets import decoder_for, encoder_for
-from .vae import VAE
+from ..likelihoods import make_likelihood
+from ..nets import decoder_for, encoder_for
+from ..vae import VAE
 
 
 class VampPriorVAE(VAE):

@@ -171,12 +171,12 @@ def problems(nb) -> list[str]:
                 found.append(f"{where}: the test cell {grade_id!r} holds a solution")
         if cell.cell_type == "code" and is_exercise(cell) and RUN_ON_TAG not in cell.metadata.get("tags", []):
             found.append(f"{where}: exercise cell {grade_id!r} lacks the {RUN_ON_TAG!r} tag "
-                         "(python -m helpers.course grading NOTEBOOK adds it)")
+                         "(python -m coursetools grading NOTEBOOK adds it)")
     if not any(is_autograded_test(c) for c in nb.cells):
         found.append("no autograded test cell")
     for grade_id, i in _template_cells(nb).items():
         if not nbgrader_metadata(nb.cells[i]).get("locked"):
-            found.append(f"cell {i} ({grade_id}) is not locked (python -m helpers.course grading NOTEBOOK locks it)")
+            found.append(f"cell {i} ({grade_id}) is not locked (python -m coursetools grading NOTEBOOK locks it)")
     found += [f"cell {i} uses {name!r}, which an exercise defines (cell {j}): an unanswered exercise would break it"
               for i, name, j in later_uses_of_exercise_names(nb)]
     return found
@@ -305,7 +305,7 @@ def link_for_colab(released: list[Path], release_root: Path, repository: str, br
     once `release_root` is pushed as the root of the GitHub repository `owner/name` (the badge of the
     course's notebooks opens the solutions), and write `release_root/README.md`, a table of the links."""
     import nbformat
-    from .course import colab_badge
+    from .runner import colab_badge
     rows = ["# Assignments", "", "| assignment | open in Colab |", "| --- | --- |"]
     for path in released:
         relative = Path(path).relative_to(release_root).as_posix()

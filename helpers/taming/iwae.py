@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .likelihoods import make_likelihood
-from .nets import decoder_for, encoder_for, mlp
-from .vae import VAE
-from .likelihoods import diagonal_gaussian
+from ..likelihoods import make_likelihood
+from ..nets import decoder_for, encoder_for, mlp
+from ..vae import VAE
+from ..likelihoods import diagonal_gaussian
 
 
 def iwae_objective(log_w: torch.Tensor) -> torch.Tensor:
