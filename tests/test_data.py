@@ -142,6 +142,61 @@ def test_every_shapes_factor_changes_the_image():
     _changes_each_factor(shapes, [1, 4, 7, 3, 0, 7], [6, 9, 2, 7, 2, 0], size=32)
 
 
+def test_coarse_shapes_grid_factor_ranges_and_splits():
+    train = data.load("shapes", "train", n=600, size=32, grid="coarse")
+    test = data.load("shapes", "test", n=200, size=32, grid="coarse")
+    assert train.factor_sizes == (10, 10, 10, 2, 2, 3) and train.images.shape == (600, 3, 32, 32)
+    assert train.factor_names == shapes.FACTOR_NAMES
+    for f in (train.factors, test.factors):
+        assert (f.min(0).values == 0).all()
+        assert (f.max(0).values == torch.tensor(train.factor_sizes) - 1).all()    # every value of every factor drawn
+    grid_index = lambda f: set(grid.flat_index(f.numpy(), train.factor_sizes).tolist())  # noqa: E731
+    assert not grid_index(train.factors) & grid_index(test.factors)               # disjoint combinations
+    values = shapes.coarse_values(train.factors)
+    assert set(values["shape"]) == {"cube", "cylinder"} and set(values["orientation_deg"]) == {-30.0, 0.0, 30.0}
+    assert set(values["scale"]) == set(shapes.COARSE["scales"])
+    # the same call gives the same bytes; the full grid is unchanged by the option
+    assert torch.equal(train.images, data.load("shapes", "train", n=600, size=32, grid="coarse").images)
+    assert data.load("shapes", n=5, size=32).factor_sizes == shapes.FACTOR_SIZES
+    with pytest.raises(ValueError, match="grid"):
+        data.load("shapes", n=5, size=32, grid="tiny")
+    with pytest.raises(ValueError, match="scale"):
+        shapes.render(torch.tensor([[0, 0, 0, 2, 0, 0]]), 32, grid="coarse")      # only 2 scales in the coarse grid
+
+
+def test_coarse_shapes_objects_cover_13_to_28_percent():
+    every = torch.tensor([[0, 0, 0, s, k, o] for s in range(2) for k in range(2) for o in range(3)])
+    coarse = shapes.object_coverage(every, 32, grid="coarse")
+    assert coarse.min() > 0.13 and coarse.max() < 0.285 and 0.17 < coarse.mean() < 0.21
+    assert (shapes.object_coverage(every[every[:, 3] == 1], 32, "coarse")
+            > shapes.object_coverage(every[every[:, 3] == 0], 32, "coarse")).all()        # scale 1 is the larger
+    full = shapes.object_coverage(shapes.sample_factors(400, seed=0), 32)
+    assert full.max() < 0.2 and np.median(full) < 0.1                                  # the full grid's small objects
+    # the coverage is what the image shows: pixels whose colour is the object's hue, not the floor's or walls'
+    image = shapes.render(torch.tensor([[0, 3, 6, 1, 0, 1]]), 32, grid="coarse")[0].permute(1, 2, 0).numpy()
+    hue = rgb_to_hsv(np.clip(image, 1e-6, 1))[..., 0]
+    share = float((np.abs(hue - shapes.HUES[6]) < 0.02).mean())
+    assert abs(share - shapes.object_coverage(torch.tensor([[0, 3, 6, 1, 0, 1]]), 32, "coarse")[0]) < 0.03
+
+
+def test_coarse_shapes_colour_dominates_pixel_variance():
+    """The design of notebook 06's quick data: the three hues carry most of the pixel variance."""
+    ds = data.load("shapes", "train", n=1500, size=32, grid="coarse")
+    x = ds.images.reshape(len(ds), -1).numpy()
+    total = x.var(0).sum()
+
+    def between(j):
+        f = ds.factors[:, j].numpy()
+        return sum((f == v).mean() * ((x[f == v].mean(0) - x.mean(0)) ** 2).sum() for v in np.unique(f)) / total
+
+    colour, geometry = sum(between(j) for j in range(3)), sum(between(j) for j in range(3, 6))
+    assert colour > 0.8 and 0.005 < geometry < 0.1
+
+
+def test_every_coarse_shapes_factor_changes_the_image():
+    _changes_each_factor(shapes, [1, 4, 7, 0, 0, 1], [6, 9, 2, 1, 1, 0], size=32, grid="coarse")
+
+
 def test_every_pendulum_portrait_manifold_factor_changes_the_image():
     _changes_each_factor(pendulum, [0.3], [1.9])
     base = [0, 0, 0, 0.2, 1, 1.0, 0.0, 0.0, 0.3]

@@ -66,7 +66,8 @@ _REGISTRY = dict([
            "attribute = outer half", "toys", name="swiss-roll"),
     _entry("sprites", "embedded", (1, 64, 64), _SPRITES, "dSprites' factors drawn procedurally, binary; size=64|32",
            "sprites"),
-    _entry("shapes", "embedded", (3, 64, 64), _SHAPES, "3D Shapes' factors as a ray-cast room scene, RGB; size=64|32",
+    _entry("shapes", "embedded", (3, 64, 64), _SHAPES, "3D Shapes' factors as a ray-cast room scene, RGB; size=64|32; "
+           "grid='coarse': 2 scales x 2 shapes x 3 orientations of larger objects, all hues",
            "shapes"),
     _entry("pendulum", "embedded", (1, 16, 16), ("theta",), "pendulum at angle theta (continuous), grey; "
            "size=16|32|64; sequence=True orders images along theta", "pendulum"),
