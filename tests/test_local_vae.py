@@ -50,8 +50,10 @@ def test_inner_step_is_theta_minus_alpha_times_the_hand_written_gradient():
     assert adapt(regression_loss, {"w": w}, (Xs[0], ys[0]), 0.0)["w"] is w
 
 
-def test_local_vae_inner_step_uses_the_negative_elbo_per_data_dimension():
+def test_local_vae_inner_step_is_the_summed_negative_elbo_or_per_data_dimension():
     model, x, neighbours = tiny_local_vae(alpha=0.3)
+    assert model.inner_per_dimension is False                 # the default: eq. 3 summed over pixels
+    model.inner_per_dimension = True
     eps = torch.randn(len(neighbours[0]), model.latent_dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     params = model.parameters_dict()
     # by hand: L = rec + KL per example (eq. 3) from the plain modules, averaged over the K neighbours, over D = 16 pixels
@@ -204,3 +206,35 @@ def test_latent_knn_table_follows_the_encoder():
     batch = knn.neighbours(torch.tensor([3, 7]), images)
     assert batch.shape == (2, 4, *SHAPE) and torch.equal(batch[1], images[knn.table[7]])
     assert "table" in knn.state_dict()                                                  # checkpointed with the model
+
+
+# --- what one inner step does --------------------------------------------------------------------------
+def test_inner_step_sizes_match_a_hand_computed_step_and_scale_with_alpha():
+    model, x, neighbours = tiny_local_vae(alpha=0.0)
+    rows = model.inner_step_sizes(x, neighbours, [1e-3, 1e-2, 1e3], generator=torch.Generator().manual_seed(4))
+    # by hand for example 0, with the noise the method draws (examples' eps first, then the neighbourhoods')
+    g = torch.Generator().manual_seed(4)
+    eps, eps_nb = model.draw_noise(x, neighbours, g)
+    params = {k: v.detach() for k, v in model.parameters_dict().items()}
+    step = adapt(model.negative_elbo, params, (neighbours[0], eps_nb[0]), 1e-2)
+    dec = [k for k in params if k.startswith("decoder.")]
+    ratio0 = float(torch.sqrt(sum((step[k] - params[k]).pow(2).sum() for k in dec))
+                   / torch.sqrt(sum(params[k].pow(2).sum() for k in dec)))
+    every = []
+    for i in range(len(x)):
+        s = adapt(model.negative_elbo, params, (neighbours[i], eps_nb[i]), 1e-2)
+        every.append(float(torch.sqrt(sum((s[k] - params[k]).pow(2).sum() for k in dec))
+                           / torch.sqrt(sum(params[k].pow(2).sum() for k in dec))))
+    assert abs(rows[1]["decoder"] - np.mean(every)) < 1e-10 and ratio0 == every[0]
+    assert abs(rows[1]["decoder"] / rows[0]["decoder"] - 10) < 1e-8          # linear in alpha
+    assert abs(rows[1]["encoder"] / rows[0]["encoder"] - 10) < 1e-8
+    # the inner objective before the step is the neighbourhoods' negative ELBO at theta
+    before = np.mean([float(model.negative_elbo(params, neighbours[i], eps_nb[i])) for i in range(len(x))])
+    assert abs(rows[0]["inner_before"] - before) < 1e-9
+    # a tiny step lowers it; an enormous one overshoots
+    assert not rows[0]["overshoot"] and rows[0]["inner_after"] < rows[0]["inner_before"]
+    assert rows[2]["overshoot"] and rows[2]["max_logit_change"] > rows[1]["max_logit_change"] > rows[0]["max_logit_change"] > 0
+    # per dimension = summed alpha / D: the same step
+    model.inner_per_dimension = True
+    per_dim = model.inner_step_sizes(x, neighbours, [1e-2 * 16], generator=torch.Generator().manual_seed(4))[0]
+    assert abs(per_dim["decoder"] - rows[1]["decoder"]) < 1e-10 and abs(per_dim["max_logit_change"] - rows[1]["max_logit_change"]) < 1e-9

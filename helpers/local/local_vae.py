@@ -13,12 +13,20 @@ maximum-likelihood estimate on x_i's neighbourhood N(x_i) = {x_1..x_K} (eqs. 9-1
 
     (theta', phi')_i = (theta, phi) - alpha grad 1/K sum_{x in N(x_i)} L(theta, phi; x) / D     L = the negative ELBO (eq. 3)
 
-D is the number of data dimensions (pixels x channels). The paper writes L without it and does not say how
-its loss is scaled; its alpha grid {1e-3, ..., 10} (and "the loss diverged at alpha = 1e2") only makes sense
-for a loss per data dimension: with L summed over the 12,288 numbers of a 64x64x3 image, alpha = 1 already
-moves the weights by thousands of times the gradient of a per-pixel loss. So the inner step here uses the
-negative ELBO per data dimension (`inner_per_dimension=True`, the default; False gives the summed L). The
-outer objective (eq. 8) stays the summed negative ELBO, so alpha = 0 is still the vanilla VAE exactly.
+D is the number of data dimensions (pixels x channels). The paper writes L without saying how its code scales
+it, so the scale of alpha is a reading, not a fact. Two conventions, both here:
+
+- summed (`inner_per_dimension=False`, the default): L is the negative ELBO of one image summed over its D
+  numbers, as eq. 3 writes it and as disentanglement_lib (Locatello et al., whose settings the paper says it
+  follows) reduces its Bernoulli loss. The paper's stability pattern (alpha = 10 a little worse, alpha = 1e2
+  diverged) fits this scale: per-dimension gradient descent on the output logits stays stable far beyond 1e2.
+- per dimension (`inner_per_dimension=True`): L / D, the "mean" reduction of deep-learning losses. Its alpha
+  is the summed alpha times D (768 at 16x16x3, 12,288 at 64x64x3), so at init alpha = 1 barely moves the
+  output logits (below 1e-3 at 16x16x3).
+
+`inner_step_sizes` measures what a given alpha does to the weights and outputs, so a notebook can show both
+scales side by side. The outer objective (eq. 8) stays the summed negative ELBO either way, so alpha = 0 is
+the vanilla VAE exactly.
 
 and the bound becomes the VAE's at the adapted parameters (eq. 8):
 
@@ -49,14 +57,14 @@ class LocalVAE(VAE):
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  alpha: float = 1.0, first_order: bool = False, vectorised: bool = True, beta: float = 1.0,
-                 inner_per_dimension: bool = True):
+                 inner_per_dimension: bool = False):
         super().__init__(encoder, decoder, latent_dim, likelihood)
         self.alpha, self.first_order, self.vectorised, self.beta = float(alpha), bool(first_order), bool(vectorised), float(beta)
         self.inner_per_dimension = bool(inner_per_dimension)
 
     @classmethod
     def for_data(cls, data_shape, latent_dim, likelihood="bernoulli", hidden=(256, 256), alpha: float = 1.0,
-                 first_order: bool = False, vectorised: bool = True, beta: float = 1.0, inner_per_dimension: bool = True,
+                 first_order: bool = False, vectorised: bool = True, beta: float = 1.0, inner_per_dimension: bool = False,
                  **likelihood_options):
         vae = VAE.for_data(data_shape, latent_dim, likelihood, hidden, **likelihood_options)
         return cls(vae.encoder, vae.decoder, latent_dim, vae.likelihood, alpha, first_order, vectorised, beta,
@@ -78,7 +86,7 @@ class LocalVAE(VAE):
     def negative_elbo(self, params: Params, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """1/K sum_x L(theta, phi; x) / D at the given parameters: the inner objective of eqs. 9-10.
 
-        x [K, *data_shape]; D = prod(data_shape) when `inner_per_dimension` (the course's choice), else 1."""
+        x [K, *data_shape]; D = prod(data_shape) when `inner_per_dimension`, else 1 (the summed default)."""
         rec_kl = functional_call(self, params, (x, eps))
         per_example = rec_kl[..., 0] + self.beta * rec_kl[..., 1]
         return per_example.mean() / (x[0].numel() if self.inner_per_dimension else 1)
@@ -172,3 +180,58 @@ class LocalVAE(VAE):
 
         return self._map_adapted("encoder", code, lambda xs: self.encoder(xs).chunk(2, dim=-1)[0],
                                  x, neighbours, chunk, generator)
+
+    # --- what one inner step does, for a grid of alphas ------------------------------------------------
+    @torch.no_grad()
+    def inner_step_sizes(self, x: torch.Tensor, neighbours: torch.Tensor, alphas, generator: torch.Generator | None = None
+                         ) -> list[dict]:
+        """For each alpha (in this model's convention), the size of the inner step (eqs. 9-10) at the current
+        meta parameters, averaged over the examples x [B, ...] with neighbourhoods [B, K, ...]:
+
+        - `encoder`, `decoder`: ||delta theta|| / ||theta|| over all of the encoder's (decoder's) weights;
+          `layers`: the same ratio per parameter tensor (name -> ratio);
+        - `max_logit_change`: the largest change of an output logit of decoder(posterior mean of x_i),
+          over pixels and examples;
+        - `inner_before`, `inner_after`: the inner objective (the neighbourhood's loss) at theta and theta';
+        - `query_before`, `query_after`: eq. 8 for x_i at theta and theta' (the same noise), mean over B;
+        - `overshoot`: the step makes the neighbourhood's own loss worse (inner_after > inner_before), the
+          sign that gradient descent at this alpha diverges; `finite`: every number stayed finite.
+        The gradient is computed once per neighbourhood (it does not depend on alpha); alpha only scales it."""
+        params = {k: v.detach() for k, v in self.parameters_dict().items()}
+        eps, eps_nb = self.draw_noise(x, neighbours, generator)
+        with without_distribution_checks():
+            grads = vmap(lambda nb, e: torch.func.grad(self.negative_elbo)(params, nb, e))(neighbours, eps_nb)
+
+            def losses(p):
+                inner = vmap(lambda q, nb, e: self.negative_elbo(q, nb, e), in_dims=(0, 0, 0))(p, neighbours, eps_nb)
+                query = vmap(self._query, in_dims=(0, 0, 0))(p, x, eps)
+                mean = vmap(lambda q, xi: functional_call(self.encoder, {k[8:]: v for k, v in q.items()
+                                                                         if k.startswith("encoder.")},
+                                                          (xi.unsqueeze(0),)).chunk(2, dim=-1)[0])(p, x)
+                logits = vmap(lambda q, m: functional_call(self.decoder, {k[8:]: v for k, v in q.items()
+                                                                          if k.startswith("decoder.")}, (m,)))(p, mean)
+                return inner, query[:, 0] + self.beta * query[:, 1], logits
+
+            batched = {k: v.expand(len(x), *v.shape) for k, v in params.items()}
+            inner0, query0, logits0 = losses(batched)
+            rows = []
+            for alpha in alphas:
+                adapted = {k: batched[k] - float(alpha) * grads[k] for k in params}
+                inner1, query1, logits1 = losses(adapted)
+
+                def ratio(names):
+                    step = torch.sqrt(sum((float(alpha) * grads[k]).pow(2).flatten(1).sum(1) for k in names))
+                    size = torch.sqrt(sum(params[k].pow(2).sum() for k in names))
+                    return float((step / size).mean())
+
+                enc = [k for k in params if k.startswith("encoder.")]
+                dec = [k for k in params if k.startswith("decoder.")]
+                values = [inner1, query1, logits1]
+                rows.append({"alpha": float(alpha), "encoder": ratio(enc), "decoder": ratio(dec),
+                             "layers": {k: ratio([k]) for k in params},
+                             "max_logit_change": float((logits1 - logits0).abs().max()),
+                             "inner_before": float(inner0.mean()), "inner_after": float(inner1.mean()),
+                             "query_before": float(query0.mean()), "query_after": float(query1.mean()),
+                             "overshoot": bool(inner1.mean() > inner0.mean()),
+                             "finite": bool(all(torch.isfinite(v).all() for v in values))})
+        return rows
