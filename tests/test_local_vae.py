@@ -238,3 +238,29 @@ def test_inner_step_sizes_match_a_hand_computed_step_and_scale_with_alpha():
     model.inner_per_dimension = True
     per_dim = model.inner_step_sizes(x, neighbours, [1e-2 * 16], generator=torch.Generator().manual_seed(4))[0]
     assert abs(per_dim["decoder"] - rows[1]["decoder"]) < 1e-10 and abs(per_dim["max_logit_change"] - rows[1]["max_logit_change"]) < 1e-9
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("per_dimension", [False, True])
+def test_lowrank_path_equals_the_vmap_path_in_value_and_meta_gradient(first_order, per_dimension):
+    """W' h = W h - alpha (sum_k delta_k (h_k . h) + sum_k delta_k): the adapted layers without their weights."""
+    model, x, neighbours = tiny_local_vae(alpha=0.3, first_order=first_order, beta=2.0)
+    model.inner_per_dimension = per_dimension
+    terms_v, grads_v = meta_gradient(model, x, neighbours)
+    model.lowrank = True
+    terms_r, grads_r = meta_gradient(model, x, neighbours)
+    for key in terms_v:
+        assert torch.allclose(terms_v[key], terms_r[key], atol=1e-10), key
+    for name in grads_v:
+        assert torch.allclose(grads_v[name], grads_r[name], atol=1e-10), name
+    assert abs(float(terms_r["loss"].detach()) - float(meta_gradient(tiny_local_vae(alpha=0.0)[0], x, neighbours)[0]["loss"].detach())) > 1e-6
+
+
+def test_lowrank_path_refuses_convolutions():
+    from helpers.nets import conv_decoder_28, conv_encoder_28
+    from helpers.local.lowrank import supports
+    model = LocalVAE(conv_encoder_28(1, 4), conv_decoder_28(2, 1), 2, alpha=0.1, lowrank=True)
+    assert not supports(model) and supports(tiny_local_vae(0.1)[0])
+    x = torch.rand(2, 1, 28, 28)
+    with pytest.raises(ValueError, match="nn.Linear"):
+        model.loss(x, noise_neighbourhoods(x, 2, 0.1))

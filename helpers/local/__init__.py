@@ -3,6 +3,7 @@
 - maml            `adapt`, `meta_loss` (vmap over tasks), `meta_loss_loop` (the reference loop)   eq. 4
 - local_vae       `LocalVAE`: Algorithm 1, its bound (eqs. 8-10), local codes, conditional generation
 - neighbourhoods  `noise_neighbourhoods`, `knn_indices`, `LatentKNN`                              Sec. 3.1
+- lowrank         `lowrank_rec_kl`: the inner step of MLPs as a rank-K correction, no weight copies  eqs. 8-10
 
 Sources (cited in full in each module): the anonymous ICLR 2020 submission "Localized Generations with Deep
 Neural Networks for Multi-Scale Structured Datasets" (https://openreview.net/group?id=ICLR.cc/2020/Conference);
@@ -11,7 +12,8 @@ Finn, Abbeel & Levine, ICML 2017 (https://arxiv.org/abs/1703.03400); Grant et al
 """
 from .local_vae import LocalVAE
 from .maml import adapt, meta_loss, meta_loss_loop, task_loss
+from .lowrank import lowrank_rec_kl
 from .neighbourhoods import LatentKNN, knn_indices, noise_neighbourhoods
 
 __all__ = ["LocalVAE", "adapt", "meta_loss", "meta_loss_loop", "task_loss", "LatentKNN", "knn_indices",
-           "noise_neighbourhoods"]
+           "noise_neighbourhoods", "lowrank_rec_kl"]

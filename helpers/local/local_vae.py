@@ -37,8 +37,9 @@ through the inner step (second order; `first_order=True` drops its Hessian term)
 local parameter equal the meta parameter: the vanilla VAE, exactly.
 
 The inner steps of a minibatch are one `torch.func.vmap` over its neighbourhoods (`vectorised=False` runs
-the Python loop over them instead, the reference). The reparameterisation noise is drawn before the
-vmap, so both give the same numbers.
+the Python loop over them instead, the reference; `lowrank=True`, for MLPs, applies each adapted linear layer as
+W h - alpha (rank-K correction) without materialising it: `helpers.local.lowrank`). The reparameterisation noise
+is drawn before the vmap, so all three give the same numbers.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ from torch.func import functional_call, vmap
 from ..likelihoods import gaussian_kl
 from ..runtime import without_distribution_checks
 from ..vae import VAE
+from .lowrank import lowrank_rec_kl, supports
 from .maml import Params, adapt, meta_loss, meta_loss_loop
 
 
@@ -57,8 +59,9 @@ class LocalVAE(VAE):
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  alpha: float = 1.0, first_order: bool = False, vectorised: bool = True, beta: float = 1.0,
-                 inner_per_dimension: bool = False):
+                 inner_per_dimension: bool = False, lowrank: bool = False):
         super().__init__(encoder, decoder, latent_dim, likelihood)
+        self.lowrank = bool(lowrank)         # MLPs: the rank-K form of helpers.local.lowrank instead of vmap
         self.alpha, self.first_order, self.vectorised, self.beta = float(alpha), bool(first_order), bool(vectorised), float(beta)
         self.inner_per_dimension = bool(inner_per_dimension)
 
@@ -116,6 +119,11 @@ class LocalVAE(VAE):
         with without_distribution_checks():         # their checks branch on values, which vmap cannot do
             if self.alpha == 0:                     # every local parameter is the meta parameter: eq. 3
                 rec_kl = functional_call(self, params, (x, eps))
+            elif self.lowrank:                      # the same numbers without the B copies of the adapted weights
+                if not supports(self):
+                    raise ValueError("lowrank=True needs encoder and decoder built from nn.Linear layers "
+                                     "(helpers.nets.mlp_encoder / mlp_decoder); use the vmap path for convolutions")
+                rec_kl = lowrank_rec_kl(self, x, neighbours, eps, eps_neighbours, self.alpha, self.first_order)
             else:
                 objective = meta_loss if self.vectorised else meta_loss_loop
                 rec_kl = objective(self.negative_elbo, params, (neighbours, eps_neighbours), (x, eps), self.alpha,
