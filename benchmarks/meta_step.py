@@ -1,11 +1,12 @@
 """The Local VAE's meta-step (Algorithm 1, lines 2-8): vmap over the minibatch's neighbourhoods against the
-reference Python loop over them, at notebook 06's sizes, on the CPU and (when there is one) on the GPU.
+reference Python loop over them, and for MLPs the rank-K form that never materialises the adapted weights
+(`LocalVAE(lowrank=True)`, helpers.local.lowrank), at notebook 06's sizes, on the CPU and (when there is one) the GPU.
 
     python -m benchmarks.meta_step                 # writes results/benchmarks/meta_step_<device>.md
     python -m benchmarks.meta_step --repeats 20
 
 One meta-step = the inner steps of every neighbourhood, the outer loss at the adapted parameters and its
-backward pass, second order (and first order in a second row). Both paths draw the same noise, so their
+backward pass, second order (and first order in a second row). All paths draw the same noise, so their
 losses and meta-gradients must agree to 1e-5 (checked and printed) before any time is reported.
 Source of the method: "Localized Generations with Deep Neural Networks for Multi-Scale Structured
 Datasets", anonymous ICLR 2020 submission, https://openreview.net/group?id=ICLR.cc/2020/Conference.
@@ -20,14 +21,16 @@ from pathlib import Path
 import torch
 
 from helpers.local import LocalVAE, noise_neighbourhoods
+from helpers.local.lowrank import supports
 from helpers.nets import conv_decoder_64, conv_encoder_64, mlp_decoder, mlp_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # name: (image shape, nets, tasks per minibatch B, neighbours K)
 SETTINGS = {
-    "quick (16x16x3 MLP 128, B=8, K=4)": ((3, 16, 16), "mlp", 8, 4),
-    "quick, small model (16x16x3 MLP 32, B=8, K=4)": ((3, 16, 16), "mlp32", 8, 4),
+    "quick (16x16x3 MLP 64, latent 6, B=8, K=4)": ((3, 16, 16), "mlp64", 8, 4),
+    "earlier quick (16x16x3 MLP 128, latent 10, B=8, K=4)": ((3, 16, 16), "mlp", 8, 4),
+    "MLP 256-256 at the paper's B=25, K=10 (16x16x3)": ((3, 16, 16), "mlp256", 25, 10),
     "paper (64x64x3 Table 3 convs, B=25, K=10)": ((3, 64, 64), "conv", 25, 10),
 }
 
@@ -35,7 +38,7 @@ SETTINGS = {
 def build(shape, nets, latent_dim=10):
     if nets == "conv":
         return LocalVAE(conv_encoder_64(shape[0], 2 * latent_dim), conv_decoder_64(latent_dim, shape[0]), latent_dim)
-    hidden = (32,) if nets == "mlp32" else (128,)
+    hidden, latent_dim = {"mlp64": ((64,), 6), "mlp": ((128,), latent_dim), "mlp256": ((256, 256), latent_dim)}[nets]
     return LocalVAE(mlp_encoder(shape, 2 * latent_dim, hidden), mlp_decoder(latent_dim, shape, hidden), latent_dim)
 
 
@@ -73,19 +76,30 @@ def run(device: torch.device, repeats: int, settings: dict, alpha: float = 1e-2)
         batch = (x, neighbours, eps, eps_nb)
         for first_order in (False, True):
             model.first_order = first_order
-            model.vectorised = True
+            model.vectorised, model.lowrank = True, False
             loss_v, grads_v = meta_step(model, *batch)
             grads_v = [g.clone() for g in grads_v]
+
+            def difference_to_vmap(loss, grads):
+                return max([float((loss_v - loss).abs() / loss.abs())] +
+                           [float((a - b).abs().max() / b.abs().max().clamp_min(1e-12)) for a, b in zip(grads_v, grads)])
+
             model.vectorised = False
-            loss_l, grads_l = meta_step(model, *batch)
-            difference = max([float((loss_v - loss_l).abs() / loss_l.abs())] +
-                             [float((a - b).abs().max() / b.abs().max().clamp_min(1e-12)) for a, b in zip(grads_v, grads_l)])
+            difference = difference_to_vmap(*meta_step(model, *batch))
             seconds_loop = timed(model, batch, repeats, device)
             model.vectorised = True
             seconds_vmap = timed(model, batch, repeats, device)
-            rows.append({"setting": name, "order": "first" if first_order else "second", "loop_ms": 1e3 * seconds_loop,
-                         "vmap_ms": 1e3 * seconds_vmap, "speedup": seconds_loop / seconds_vmap,
-                         "max_rel_difference": difference})
+            row = {"setting": name, "order": "first" if first_order else "second", "loop_ms": 1e3 * seconds_loop,
+                   "vmap_ms": 1e3 * seconds_vmap, "speedup": seconds_loop / seconds_vmap,
+                   "max_rel_difference": difference, "lowrank_ms": None, "lowrank_speedup": None,
+                   "lowrank_difference": None}
+            if supports(model):
+                model.lowrank = True
+                row["lowrank_difference"] = difference_to_vmap(*meta_step(model, *batch))
+                seconds_lowrank = timed(model, batch, repeats, device)
+                row.update(lowrank_ms=1e3 * seconds_lowrank, lowrank_speedup=seconds_loop / seconds_lowrank)
+                model.lowrank = False
+            rows.append(row)
             print(rows[-1], flush=True)
     return rows
 
@@ -113,11 +127,15 @@ def write(rows: list[dict], device: torch.device, threads: int, out: Path, float
     lines = [f"# Local VAE meta-step: vmap over neighbourhoods vs the loop ({device.type})", "",
              f"Device: {name}; torch {torch.__version__}; `python -m benchmarks.meta_step`. Times per meta-step "
              "(inner steps + outer loss + backward), mean of repeated steps after a warm-up. The largest relative "
-             "difference between the two paths (loss and every meta-gradient) is printed beside each row.", "",
-             "| setting | order | loop (ms) | vmap (ms) | speed-up | max rel. difference |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+             "difference of loop and rank-K form to the vmap path (loss and every meta-gradient) is beside each row; "
+             "the rank-K form (`lowrank=True`) exists for MLPs only.", "",
+             "| setting | order | loop (ms) | vmap (ms) | vmap speed-up | rank-K (ms) | rank-K speed-up | "
+             "max rel. difference loop / rank-K |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    dash = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     lines += [f"| {r['setting']} | {r['order']} | {r['loop_ms']:.1f} | {r['vmap_ms']:.1f} | {r['speedup']:.2f}x | "
-              f"{r['max_rel_difference']:.1e} |" for r in rows]
+              f"{dash(r['lowrank_ms'], '.1f')} | {dash(r['lowrank_speedup'], '.2f')}{'' if r['lowrank_speedup'] is None else 'x'} | "
+              f"{r['max_rel_difference']:.1e} / {dash(r['lowrank_difference'], '.1e')} |" for r in rows]
     if float64_gap is not None:
         lines += ["", f"The differences are float32 round-off: in float64 (Table 3 convs, B = 6, K = 4, second order) the "
                       f"two paths agree to {float64_gap:.1e}."]
