@@ -17,10 +17,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursetools import runner
+from coursetools import notebooks, runner
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = runner.list_notebooks(ROOT / "notebooks")
+NOTEBOOKS = notebooks.list_notebooks(ROOT / "notebooks")
 EXPECTED = ROOT / "tests" / "expected_receipts"
 SMOKE_PROFILES = ("gpu", "paper")
 
