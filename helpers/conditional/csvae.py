@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .cvae import Adversary, _as_likelihood, binary_entropy
+from .cvae import AttributeAdversary, _as_likelihood, binary_entropy
 from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, gaussian_kl
 from ..nets import decoder_for, encoder_for
 
@@ -46,9 +46,11 @@ class CSVAE(nn.Module):
     encoder_z maps x to 2 * z_dim numbers (mean, log std of q(z|x)); encoder_w maps x to `features`
     numbers and a linear head maps [features, y] to 2 * k * w_dim (q(w|x,y)); decoder maps [z, w] to
     the likelihood's parameters. `CSVAE.for_data(shape, z_dim, n_attributes)` builds default nets.
-    Train with `helpers.train.train(model, (x, y), loss_fn=helpers.conditional.cvae.adversarial_loss_fn,
-    optimizer=torch.optim.Adam(model.main_parameters(), lr))`.
+    Train with `helpers.train.train(model, (x, y), loss_fn=helpers.adversary.adversarial_loss_fn,
+    optimizer=torch.optim.Adam(model.main_parameters(), lr))`; the adversary's loss is logged as "adversary_ce".
     """
+
+    adversary_loss_name = "adversary_ce"   # the term under which adversarial_loss_fn logs the adversary's loss
 
     def __init__(self, encoder_z: nn.Module, encoder_w: nn.Module, features: int, decoder: nn.Module,
                  z_dim: int, n_attributes: int, w_dim: int = 2, likelihood: nn.Module | None = None,
@@ -66,7 +68,7 @@ class CSVAE(nn.Module):
         self.register_buffer("prior_means", torch.tensor(prior_means, dtype=torch.float32))
         self.register_buffer("prior_stds", torch.tensor(prior_stds, dtype=torch.float32))
         self.betas = tuple(float(b) for b in betas)
-        self.adversary = Adversary(z_dim, n_attributes, adversary_hidden, adversary_lr)
+        self.adversary = AttributeAdversary(z_dim, n_attributes, adversary_hidden, adversary_lr)
         self._start_w_posterior_at_prior(features)
 
     @torch.no_grad()

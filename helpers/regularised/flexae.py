@@ -72,8 +72,11 @@ class FlexAE(Autoencoder):
     """Deterministic encoder E, decoder D, prior generator G (`generator`), WGAN-GP critic C (`critic`).
 
     loss = rec + lam * (E C(E(x)) - E C(G(u))); logs "loss", "rec", "wasserstein". `adversary_step` takes
-    `critic_steps` critic steps on one batch of codes, each against fresh generator samples.
+    `critic_steps` critic steps on one batch of codes, each against fresh generator samples;
+    `adversarial_loss_fn` logs the last one's critic loss as "disc_loss".
     """
+
+    adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, noise_dim: int | None = None, generator_hidden: tuple[int, ...] = (128, 128),

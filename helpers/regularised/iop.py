@@ -31,7 +31,8 @@ from torch import nn
 from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for
 from ..vae import VAE
-from .adversarial import LatentDiscriminator, loss_fn  # noqa: F401  (loss_fn: the same two-player loop)
+from ..adversary import adversarial_loss_fn  # noqa: F401  (the same two-player loop)
+from .adversarial import LatentDiscriminator
 
 
 class VAE_IOP(VAE):
@@ -39,8 +40,11 @@ class VAE_IOP(VAE):
 
     loss = rec + beta * kl with kl = KL(q(z|x) || N(0, I)) - T(z); logs "loss", "rec", "kl" (the estimate of
     KL to the aggregated posterior), "kl_prior" (the analytic KL to N(0, I)) and "log_ratio" (mean T(z)).
-    Train with `helpers.train.train(model, x, loss_fn=loss_fn, optimizer=Adam(model.main_parameters()))`.
+    Train with `helpers.train.train(model, x, loss_fn=adversarial_loss_fn, optimizer=Adam(model.main_parameters()))`;
+    the ratio estimator's loss is logged as "disc_loss".
     """
+
+    adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  ratio_hidden: tuple[int, ...] = (64, 64), ratio_lr: float = 1e-3):

@@ -31,7 +31,7 @@ linearly to 1 over `ramp` steps; alpha = 1 and beta = 0.1 (per dimension, agains
 nats summed over the data dimensions); the encoder's output is standardised over the batch (BatchNorm
 without affine parameters), so a code dimension's scale is mu_i alone; lambda = 1, lambda_gp = 10
 (Gulrajani et al.), one critic step per model step, Adam(0.5, 0.9) for the critic (their setting). The critic steps first on
-detached samples with its own optimiser (the `adversary_step` of `helpers.regularised.adversarial`), so
+detached samples with its own optimiser (`adversary_step`, called by `helpers.adversary.adversarial_loss_fn`), so
 `train(model, x, loss_fn=adversarial_loss_fn, optimizer=model.optimizer(lr, mask_lr),
 after_step=model.after_step)` trains it (the mask has its own, larger learning rate).
 """
@@ -60,10 +60,10 @@ def gradient_penalty(critic, positive: torch.Tensor, negative: torch.Tensor,
 class LatentCritic(LatentDiscriminator):
     """C(z), a 1-Lipschitz (by penalty) critic on latent codes with its own Adam optimiser.
 
-    Notebook 04's `LatentDiscriminator` with another loss: `step(positive, negative)` maximises
-    E C(positive) - E C(negative) - gp_weight * GP on detached inputs (its loss is the negative of that);
-    `frozen(z)` evaluates C with constant weights, so a model's loss can read it without moving it. The
-    optimiser state travels in `state_dict` (checkpoints resume it).
+    Notebook 04's `LatentDiscriminator` (the two-player base `helpers.adversary.Adversary`) with another
+    loss: `step(positive, negative)` maximises E C(positive) - E C(negative) - gp_weight * GP on detached
+    inputs (its loss is the negative of that); `frozen(z)` evaluates C with constant weights, so a model's
+    loss can read it without moving it. The optimiser state travels in `state_dict` (checkpoints resume it).
     """
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (64, 64), lr: float = 5e-4, gp_weight: float = 10.0,
@@ -72,8 +72,7 @@ class LatentCritic(LatentDiscriminator):
         self.gp_weight = gp_weight
 
     def loss(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-        """-(E C(pos) - E C(neg)) + gp_weight * GP: minimised by the critic."""
-        positive, negative = positive.detach(), negative.detach()
+        """-(E C(pos) - E C(neg)) + gp_weight * GP: minimised by the critic (`step` detaches the samples)."""
         wasserstein = self(positive).mean() - self(negative).mean()
         return -wasserstein + self.gp_weight * gradient_penalty(self, positive, negative)
 
@@ -132,8 +131,11 @@ class MaskAAE(Autoencoder):
     """Deterministic encoder, mask layer, decoder, WGAN-GP latent critic (see the module docstring).
 
     loss = rec + lam * W + w(t) (alpha * sum mu + beta * sum mu (1 - mu)); logs "loss", "rec", "wasserstein",
-    "mask_l1", "mask_binary", "active" (the number of mu_i > 1/2, as a float tensor: no host sync).
+    "mask_l1", "mask_binary", "active" (the number of mu_i > 1/2, as a float tensor: no host sync);
+    `adversarial_loss_fn` logs the critic's loss as "disc_loss".
     """
+
+    adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, mask_l1: float = 1.0, mask_binary: float = 0.1, warmup: int = 200,

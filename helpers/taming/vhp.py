@@ -28,32 +28,15 @@ the prior's density, samples from other models, the NLL estimator's z ~ q(z|x)) 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from ..adversary import frozen
 from ..likelihoods import BernoulliLikelihood, GaussianLikelihood, diagonal_gaussian, make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
 from ..vae import VAE
-
-
-@contextmanager
-def frozen(module: nn.Module):
-    """Build the graph with `module`'s parameters treated as constants (no gradient reaches them).
-
-    Autograd records at forward time which tensors need gradients, so parameters frozen during the
-    forward pass get no .grad in the later backward pass, and Adam leaves them untouched.
-    """
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 class HierarchicalPrior(nn.Module):
