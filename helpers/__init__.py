@@ -6,7 +6,8 @@ Modules, in the order a learner meets them:
 - `nets`        encoder / decoder building blocks (MLP, 28x28/32x32 conv, 64x64 conv)
 - `likelihoods` decoder distributions and the Gaussian KL
 - `vae`         the VAE: loss, sampling, importance weights
-- `train`       the training loop (progress bar, checkpoints, NaN guard)
+- `train`       the training loop (loss history, progress bar, NaN guard)
+- `checkpoints` resume an interrupted run exactly; a changed run starts fresh
 - `data`        every data set of the course, by name
 - `metrics`     likelihood, disentanglement, sample-quality (Frechet distance, precision/recall, MMD)
                 and latent-geometry measures
