@@ -132,8 +132,9 @@ def _place_on_device(tensors: tuple[torch.Tensor, ...], device: torch.device) ->
 
 
 class _LossLog:
-    """The steps' loss terms on their way into the History. They stay on the device and are copied to
-    the host in blocks of `every` steps: a copy per step would make the CPU wait for the GPU each step."""
+    """The steps' loss terms on their way into the History (and the progress bar). They stay on the device
+    and are copied to the host in blocks of `every` steps: a copy per step would make the CPU wait for the
+    GPU at every step."""
 
     def __init__(self, history: History, device: torch.device, every: int, bar):
         self.history, self.device, self.every, self.bar = history, device, every, bar
@@ -162,6 +163,11 @@ class _LossLog:
             self.bar.update(len(self.pending))
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
         self.pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _progress_bar(show: bool | None, start: int, steps: int, desc: str):
@@ -210,11 +216,11 @@ def train(model: nn.Module, data, *, steps: int, batch_size: int = 128, lr: floa
     tensors = _place_on_device(tensors, device)
     sampler = BatchSampler(len(tensors[0]), batch_size, seed, device=tensors[0].device)
     resumed = saved.resume(model, optimizer, sampler, steps) if saved is not None else None
-    history, start = (History(resumed[0]), resumed[1]) if resumed else (History(), 0)
-    if not resumed:
+    if resumed is None:
         torch.manual_seed(seed)   # the random draws inside the loss (e.g. z ~ q) follow the seed too
-    bar = _progress_bar(progress, start, steps, desc)
-    log = _LossLog(history, device, log_every, bar)
+    terms, start = resumed or ({}, 0)
+    history = History(terms)
+    log = _LossLog(history, device, log_every, _progress_bar(progress, start, steps, desc))
 
     # torch.distributions' argument checks would make the CPU wait for the GPU at every step;
     # the NaN/inf check of the logged terms catches what they would.
@@ -234,8 +240,6 @@ def train(model: nn.Module, data, *, steps: int, batch_size: int = 128, lr: floa
             if saved is not None and (step % checkpoint_every == 0 or step == steps):
                 log.flush()
                 saved.save(step, model, optimizer, sampler, history.terms)
-    log.flush()
-    if bar is not None:
-        bar.close()
+    log.close()
     model.eval()
     return history
