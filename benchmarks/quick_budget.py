@@ -10,7 +10,7 @@ machine like the one that wrote the table: machines of one kind differ by 2-3x o
 table also times a fixed reference workload (1,000 Adam steps of the course's MNIST-size MLP VAE on
 one thread) in the same run, before and after the notebooks: divide two machines' notebook times by
 their reference times to compare them. Cell durations come from papermill's metadata of the executed
-notebook. No test reads these numbers (a timed test fails on a slow machine; COURSE.md, "Testing").
+notebook. No test reads these numbers (a timed test fails on a slow machine; README.md, "Commands").
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_notebook_quick_run_and_receipt(path, tmp_path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_expected_ranges_contain_the_whole_seed_sweep(path):
-    """The receipt ranges hold every seed of results/seeds/, not just seed 0 (COURSE.md, "Claims and seeds")."""
+    """The receipt ranges hold every seed of results/seeds/, not just seed 0 (README.md, "Seeds and results")."""
     import csv
     sweep = ROOT / "results" / "seeds" / f"{path.stem}_quick.csv"
     assert sweep.exists(), f"no seed sweep: run python -m coursetools seeds --only {path.stem[:2]}"
