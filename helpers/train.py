@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import Checkpoint, CheckpointError, describe_run, load_checkpoint, run_config  # noqa: F401
+from .checkpoints import Checkpoint, describe_run, run_config
+from .checkpoints import CheckpointError, load_checkpoint  # noqa: F401  (importable from here, as before)
 from .runtime import without_distribution_checks
 
 
