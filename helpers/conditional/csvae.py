@@ -38,6 +38,7 @@ from torch.distributions import Independent, Normal
 from .cvae import AttributeAdversary, _as_likelihood, binary_entropy
 from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, gaussian_kl
 from ..nets import decoder_for, encoder_for
+from ..vae import seeded
 
 
 class CSVAE(nn.Module):
@@ -193,10 +194,29 @@ class CSVAE(nn.Module):
         w = self.encode_w(x, y).mean.reshape(len(x), self.n_attributes, self.w_dim)
         return z, w
 
+    def encode_mean(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The whole code [z, w] at the posterior means, batch x latent_dim (`codes` gives the pair)."""
+        return torch.cat([self.encode_z(x).mean, self.encode_w(x, y).mean], dim=-1)
+
     @torch.no_grad()
-    def decode_mean(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Mean of p(x|w,z); w may be batch x k x w_dim or flattened."""
+    def decode_mean(self, z: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of p(x|w,z); w may be batch x k x w_dim or flattened. Without w, z is the whole code [z, w]."""
+        if w is None:
+            return self.likelihood.mean(self.decoder(z))
         return self.likelihood.mean(self.decoder(torch.cat([z, w.reshape(len(w), -1)], dim=-1)))
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, *, y: torch.Tensor) -> torch.Tensor:
+        """The whole code [z, w] ~ p(z) p(w|y), batch x latent_dim, for the attributes y [n, k]."""
+        with seeded(generator):
+            z = self.prior_z().sample((n,))
+            w = self.prior_w(y).sample()
+        return torch.cat([z, w], dim=-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, *, y: torch.Tensor) -> torch.Tensor:
+        """Means of p(x|w,z) for (z, w) ~ p(z) p(w|y)."""
+        return self.decode_mean(self.sample_prior(n, generator, y=y))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,7 @@ from torch.distributions import Independent, Normal
 from ..adversary import Adversary, adversarial_loss_fn  # noqa: F401  (the alternating loss_fn)
 from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
+from ..vae import seeded
 
 PENALTIES = ("entropy", "cross-entropy")
 
@@ -169,10 +170,30 @@ class ConditionalVAE(nn.Module):
         return torch.logsumexp(self.log_importance_weights(x, y, k), 0) - math.log(k)
 
     # --- using a trained model --------------------------------------------------------------------
+    def encode_mean(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean of q(z|x,y) (or of q(z|x))."""
+        return self.encode(x, y).mean
+
+    def decode_mean(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean of p(x|z,y)."""
+        return self.likelihood.mean(self.decoder(torch.cat([z, self._check(y)], dim=-1)))
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, *,
+                     y: torch.Tensor | None = None) -> torch.Tensor:
+        """z ~ p(z) = N(0, I), [n, latent_dim]; p(z) does not depend on y (accepted for the common call)."""
+        with seeded(generator):
+            return self.prior().sample((n,))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, *, y: torch.Tensor) -> torch.Tensor:
+        """Means of p(x|z,y) for z ~ p(z), with the attributes y [n, k] given."""
+        return self.decode_mean(self.sample_prior(n, generator), y)
+
     @torch.no_grad()
     def codes(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Posterior means of z (what the leakage classifier reads)."""
-        return self.encode(x, y).mean
+        return self.encode_mean(x, y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -182,8 +203,7 @@ class ConditionalVAE(nn.Module):
     @torch.no_grad()
     def transfer(self, x: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor) -> torch.Tensor:
         """Attribute manipulation: encode (x, y), decode the posterior mean with the new attributes."""
-        z = self.encode(x, y).mean
-        return self.likelihood.mean(self.decoder(torch.cat([z, self._check(y_new)], dim=-1)))
+        return self.decode_mean(self.encode_mean(x, y), y_new)
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder and likelihood parameters (everything but an adversary)."""

@@ -36,6 +36,7 @@ from torch.distributions import Independent
 from ..adversary import Adversary, adversarial_loss_fn  # noqa: F401  (the alternating loss_fn)
 from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
+from ..vae import standard_normal
 from .autoencoders import Autoencoder
 
 
@@ -80,28 +81,24 @@ class _AdversarialPrior:
 
     adversary_loss_name = "disc_loss"
 
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I); a seeded generator draws on the CPU (the same numbers on every device)."""
-        device = next(self.parameters()).device
-        if generator is None:
-            return torch.randn(n, self.latent_dim, device=device)
-        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return standard_normal(n, self.latent_dim, next(self.parameters()).device, generator)
 
     def adversary_step(self, x: torch.Tensor) -> torch.Tensor:
         """max_gamma E_P log d(z) + E_Q log(1 - d(z~)): prior samples are positives, codes negatives."""
         with torch.no_grad():
             z_codes = self.codes(x)
-        return self.discriminator.step(self.prior_sample(len(z_codes)), z_codes)
+        return self.discriminator.step(self.sample_prior(len(z_codes)), z_codes)
 
     def adversarial_term(self, z: torch.Tensor) -> torch.Tensor:
         """The encoder's side: -log d(z) against the frozen discriminator, per example."""
         return generator_loss(self.discriminator.frozen(z))
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = D(z), z ~ N(0, I)."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.decode_mean(self.prior_sample(n, generator))
+        return self.decode_mean(self.sample_prior(n, generator))
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder and likelihood parameters (everything but the discriminator)."""
@@ -130,6 +127,9 @@ class AAE(_AdversarialPrior, nn.Module):
 
     def encode(self, x: torch.Tensor) -> Independent:
         return diagonal_gaussian(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
+        return self.likelihood(self.decoder(z))
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x).rsample()

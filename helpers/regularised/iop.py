@@ -30,7 +30,7 @@ from torch import nn
 
 from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for
-from ..vae import VAE
+from ..vae import VAE, seeded
 from ..adversary import adversarial_loss_fn  # noqa: F401  (the same two-player loop)
 from .adversarial import LatentDiscriminator
 
@@ -88,22 +88,17 @@ class VAE_IOP(VAE):
         return log_px + self.prior().log_prob(z) + self.log_ratio(z) - q.log_prob(z)
 
     @torch.no_grad()
-    def sample_prior(self, n: int, oversample: int = 10) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, oversample: int = 10) -> torch.Tensor:
         """z from the implicit prior by sampling-importance-resampling: draw n * oversample codes from
         N(0, I), keep n of them with probability proportional to exp(T(z)) ~ q(z)/p(z)."""
-        proposals = self.prior().sample((n * oversample,))
-        weights = torch.softmax(self.ratio(proposals), 0)
-        return proposals[torch.multinomial(weights, n, replacement=True)]
+        with seeded(generator):
+            proposals = self.prior().sample((n * oversample,))
+            weights = torch.softmax(self.ratio(proposals), 0)
+            return proposals[torch.multinomial(weights, n, replacement=True)]
 
     @torch.no_grad()
-    def sample(self, n: int, oversample: int = 10) -> torch.Tensor:
-        return self.decode_mean(self.sample_prior(n, oversample))
-
-    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x).mean
-
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(z))
+    def sample(self, n: int, generator: torch.Generator | None = None, oversample: int = 10) -> torch.Tensor:
+        return self.decode_mean(self.sample_prior(n, generator, oversample=oversample))
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder and likelihood parameters (everything but the ratio estimator T)."""

@@ -43,6 +43,7 @@ from torch import nn
 from ..likelihoods import make_likelihood
 from ..metrics.latent import active_dims
 from ..nets import decoder_for, encoder_for
+from ..vae import standard_normal
 from .adversarial import LatentDiscriminator
 from .autoencoders import Autoencoder
 
@@ -161,29 +162,26 @@ class MaskAAE(Autoencoder):
         """The masked code mu * E(x) (what the decoder reads)."""
         return self.mask(self.encoder(x))
 
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def prior_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """eps ~ N(0, I_m), unmasked; a seeded generator draws on the CPU."""
-        device = self._device()
-        if generator is None:
-            return torch.randn(n, self.latent_dim, device=device)
-        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return standard_normal(n, self.latent_dim, self._device(), generator)
 
-    def masked_prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """mu * eps: the prior as the critic and the decoder see it."""
-        return self.mask(self.prior_sample(n, generator))
+        return self.mask(self.prior_noise(n, generator))
 
     # --- training ----------------------------------------------------------------------------------
     def adversary_step(self, x: torch.Tensor) -> torch.Tensor:
         """The critic's step: masked prior samples are the positives, masked codes the negatives."""
         with torch.no_grad():
             codes = self.encode_mean(x)
-            prior = self.masked_prior_sample(len(codes))
+            prior = self.sample_prior(len(codes))
         return self.critic.step(prior, codes)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encode_mean(x)                                         # mu * E(x)
         rec = self.reconstruction(x, z).mean()                          # c(x, D(mu * E(x)))
-        prior = self.masked_prior_sample(len(z))                        # mu * eps
+        prior = self.sample_prior(len(z))                               # mu * eps
         wasserstein = self.critic.frozen(prior).mean() - self.critic.frozen(z).mean()
         l1, binary = self.mask.sparsity(), self.mask.binarisation()
         mask_loss = self.mask_weight * (self.mask_l1 * l1 + self.mask_binary * binary)
@@ -220,7 +218,6 @@ class MaskAAE(Autoencoder):
         return int(self.mask.active(threshold).sum())
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = D(mu * eps), eps ~ N(0, I_m)."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.decode_mean(self.masked_prior_sample(n, generator))
+        return self.decode_mean(self.sample_prior(n, generator))

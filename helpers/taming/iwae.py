@@ -27,7 +27,7 @@ from torch.distributions import Independent, Normal
 
 from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
-from ..vae import VAE
+from ..vae import VAE, seeded
 from ..likelihoods import diagonal_gaussian
 
 
@@ -59,10 +59,6 @@ class IWAE(VAE):
         log_w = self.log_importance_weights(x, self.k)          # reparameterised samples: gradients flow
         bound = iwae_objective(log_w)
         return {"loss": -bound.mean(), "iwae": bound.mean(), "elbo": log_w.mean()}
-
-    @torch.no_grad()
-    def prior_samples(self, n: int) -> torch.Tensor:
-        return self.prior().sample((n,))
 
 
 class TwoLayerIWAE(nn.Module):
@@ -121,16 +117,25 @@ class TwoLayerIWAE(nn.Module):
         bound = iwae_objective(log_w)
         return {"loss": -bound.mean(), "iwae": bound.mean(), "elbo": log_w.mean()}
 
-    @torch.no_grad()
-    def prior_samples(self, n: int) -> torch.Tensor:
-        """z1 ~ p(z1) = int p(z1|z2) p(z2) dz2 (ancestral sampling)."""
-        z2 = self.top_prior().sample((n,))
-        return diagonal_gaussian(self.decoder2(z2)).sample()
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of q(z1|x)."""
+        return self.encode(x).mean
+
+    def decode_mean(self, z1: torch.Tensor) -> torch.Tensor:
+        """The mean of p(x|z1)."""
+        return self.likelihood.mean(self.decoder(z1))
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(self.prior_samples(n)))
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z1 ~ p(z1) = int p(z1|z2) p(z2) dz2 (ancestral sampling)."""
+        with seeded(generator):
+            z2 = self.top_prior().sample((n,))
+            return diagonal_gaussian(self.decoder2(z2)).sample()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode_mean(self.sample_prior(n, generator))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(self.encode(x).mean))
+        return self.decode_mean(self.encode_mean(x))
