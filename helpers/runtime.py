@@ -1,4 +1,4 @@
-"""Profiles, devices, seeds and checkpoints: the things every notebook sets up first.
+"""Profiles, devices, seeds and checkpoint folders: the things every notebook sets up first.
 
 Three profiles (README.md, "Profiles"):
 

@@ -149,3 +149,23 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", IMPORT_EACH_FIRST, ",".join(modules), ",".join(sorted(third_party))],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ALL IMPORTED"), proc.stdout + proc.stderr
+
+
+def test_the_maps_name_every_module_of_the_tree():
+    """helpers/__init__.py's map and the README's "Layout" name every module and subpackage at the top of
+    helpers/; coursetools/__init__.py's list and the README name every module of coursetools/."""
+    import helpers
+    import coursetools
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    top = {p.stem for p in (ROOT / "helpers").glob("*.py") if p.stem != "__init__"}
+    subpackages = {p.parent.name for p in (ROOT / "helpers").glob("*/__init__.py")}
+    for name in top:
+        assert f"`{name}`" in helpers.__doc__, f"helpers/__init__.py's map does not name {name}"
+        assert name in layout, f"README's Layout does not name helpers/{name}.py"
+    for name in subpackages:
+        assert f"`{name}/`" in helpers.__doc__, f"helpers/__init__.py's map does not name {name}/"
+        assert f"{name}/" in layout, f"README's Layout does not name helpers/{name}/"
+    for path in (ROOT / "coursetools").glob("*.py"):
+        if path.stem not in ("__init__", "__main__"):
+            assert f"`{path.stem}`" in coursetools.__doc__, f"coursetools/__init__.py does not name {path.stem}"
+            assert path.stem in layout, f"README's Layout does not name coursetools/{path.name}"
