@@ -12,7 +12,7 @@ The shared base:
 - `likelihoods`  decoder distributions and the Gaussian KL
 - `vae`          the VAE: loss, sampling, importance weights
 - `train`        the training loop (progress bar, loss history, NaN guard)
-- `checkpoints`  what `train(checkpoint=...)` saves and resumes from
+- `checkpoints`  resume an interrupted run exactly; a changed run starts fresh
 - `adversary`    the two-player base: an adversary with its own optimiser and step, `frozen`, the
                  alternating loss function (notebooks 01, 03, 04, 05)
 - `interpolate`  linear and graph-based latent interpolation
