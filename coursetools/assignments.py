@@ -17,6 +17,10 @@ None and only its test cell fails; solution and test cells carry the `raises-exc
 "Run all" (and nbclient) goes on past them; and no later cell uses a name an exercise defines.
 `nbgrader autograde` executes with errors allowed whatever the tags say.
 
+In order below: the cell roles; `prepare` (locks and tags); `problems` (what keeps a notebook from being
+gradable); nbgrader itself (`generate`, `student_version`, `validate`, `autograde`); and the commands
+`python -m coursetools grading` (`prepare_for_grading`), `assignments` (`release_assignments`) and `student`.
+
 nbgrader: J. B. Hamrick and the Jupyter Development Team, *nbgrader: A tool for creating and grading
 assignments in the Jupyter notebook*, The Journal of Open Source Education 2(16), 2019,
 https://doi.org/10.21105/jose.00032; documentation at https://nbgrader.readthedocs.io.
