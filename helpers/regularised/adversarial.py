@@ -31,12 +31,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Independent
 
 from ..adversary import Adversary, adversarial_loss_fn  # noqa: F401  (the alternating loss_fn)
-from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
+from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
-from ..vae import standard_normal
+from ..vae import LatentVariableModel, standard_normal
 from .autoencoders import Autoencoder
 
 
@@ -105,17 +104,17 @@ class _AdversarialPrior:
         return [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
 
 
-class AAE(_AdversarialPrior, nn.Module):
+class AAE(_AdversarialPrior, LatentVariableModel):
     """Adversarial autoencoder: Gaussian q(z|x), rec = -log p(x|z) at z ~ q(z|x), lambda = 1 by default.
+    q(z|x), p(x|z) and their means are the shared base's (`helpers.vae.LatentVariableModel`).
 
     loss = rec + lam * (-log d(z)), z ~ q(z|x) reparameterised; logs "loss", "rec", "adv".
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, disc_hidden: tuple[int, ...] = (64, 64), disc_lr: float = 5e-4):
-        super().__init__()
-        self.encoder, self.decoder, self.latent_dim, self.lam = encoder, decoder, latent_dim, lam
-        self.likelihood = likelihood if likelihood is not None else BernoulliLikelihood()
+        super().__init__(encoder, decoder, latent_dim, likelihood)
+        self.lam = lam
         self.discriminator = LatentDiscriminator(latent_dim, disc_hidden, disc_lr)
 
     @classmethod
@@ -125,28 +124,12 @@ class AAE(_AdversarialPrior, nn.Module):
         return cls(encoder_for(data_shape, 2 * latent_dim, hidden), decoder_for(latent_dim, data_shape, hidden),
                    latent_dim, make_likelihood(likelihood, **(likelihood_options or {})), **options)
 
-    def encode(self, x: torch.Tensor) -> Independent:
-        return diagonal_gaussian(self.encoder(x))
-
-    def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
-        return self.likelihood(self.decoder(z))
-
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x).rsample()
 
-    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x).mean
-
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_mean(self.encode_mean(x))
-
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.codes(x)
-        rec = -self.likelihood(self.decoder(z)).log_prob(x)          # reconstruction phase
+        rec = -self.decode(z).log_prob(x)                             # reconstruction phase
         adv = self.adversarial_term(z)                                # regularisation phase, encoder side
         return {"loss": (rec + self.lam * adv).mean(), "rec": rec.mean(), "adv": adv.mean()}
 
