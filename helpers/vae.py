@@ -9,7 +9,7 @@ Inference model   q_phi(z|x) = N(mu_phi(x), diag sigma_phi(x)^2).
 
 ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) <= log p(x).
 
-Every latent-variable model in the course provides `log_importance_weights(x, S)`, the
+Every model of the likelihood tables (notebooks 00, 01, 04) provides `log_importance_weights(x, S)`, the
 S x batch matrix of log w_s = log p(x, z_s) - log q(z_s|x) with z_s ~ q(z|x), so that one
 estimator (`helpers.metrics.nll`) computes importance-sampled likelihoods for all of them:
 log p(x) ~= logsumexp_s(log w_s) - log S.
@@ -27,12 +27,17 @@ The model protocol: every model class of the course (VAEs, autoencoders, conditi
 
 Options a model needs beyond these (oversample, clamp, the attributes y) are keyword arguments after the
 common ones; a conditional model takes its condition y after x (or z) in every method, e.g.
-`decode_mean(z, y)` and `sample(n, generator=None, y=y)`. `generator=None` draws from the global random
-state on the model's device; a `torch.Generator` makes the draw repeatable: the same seed, the same
-samples (a CPU generator draws on the CPU, and the result moves to the model's device).
+`decode_mean(z, y)` and `sample(n, generator=None, y=y)` (the CSVAE's code is the pair [z, w], which its
+decoder reads without y: `decode_mean(code)` or `decode_mean(z, w)`). `generator=None` draws from the
+global random state on the model's device; a `torch.Generator` makes the draw repeatable: the same seed,
+the same samples (a CPU generator draws on the CPU, and the result moves to the model's device; the
+autoencoders' ex-post mixture draws with NumPy, seeded with the generator's `initial_seed()`).
 A model whose prior has a density (a closed form or an estimate) offers `log_prior(z)`; one with a
 closed-form prior also offers `prior()`, the Distribution p(z). A model without a closed form (VHP's
 hierarchical prior) does not pretend to have one: it derives from `LatentVariableModel`, not `VAE`.
+A model with a second player (an adversary, discriminator or critic: `helpers.adversary`) adds
+`adversary_step(*batch)`, `adversary_loss_name` and `main_parameters()`, and trains with
+`helpers.adversary.adversarial_loss_fn`.
 """
 from __future__ import annotations
 
