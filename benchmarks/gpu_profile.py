@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from coursetools import runner
+from coursetools.notebooks import select_notebooks
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--executed", default="build/gpu", help="folder for the executed notebooks")
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    notebooks = runner.select_notebooks(args.only)
+    notebooks = select_notebooks(args.only)
     start = time.perf_counter()
     rows = runner.run_many([(str(nb), args.executed, args.profile, None, False) for nb in notebooks], args.jobs)
     total = time.perf_counter() - start

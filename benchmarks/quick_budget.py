@@ -10,7 +10,7 @@ machine like the one that wrote the table: machines of one kind differ by 2-3x o
 table also times a fixed reference workload (1,000 Adam steps of the course's MNIST-size MLP VAE on
 one thread) in the same run, before and after the notebooks: divide two machines' notebook times by
 their reference times to compare them. Cell durations come from papermill's metadata of the executed
-notebook. No test reads these numbers (a timed test fails on a slow machine; COURSE.md, "Testing").
+notebook. No test reads these numbers (a timed test fails on a slow machine; README.md, "Commands").
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from coursetools import runner  # noqa: E402
+from coursetools.notebooks import select_notebooks  # noqa: E402
 from helpers.vae import VAE  # noqa: E402
 
 REFERENCE_STEPS = 1_000
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", action="store_true", help="also run them two at a time")
     parser.add_argument("--out", default=None, help="folder for quick_budget.md (default: print only)")
     args = parser.parse_args(argv)
-    notebooks = runner.select_notebooks(args.only)
+    notebooks = select_notebooks(args.only)
     reference = [reference_workload()]
     print(f"reference workload: {reference[0]:.1f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="quick-budget-") as tmp:

@@ -1,7 +1,12 @@
 """`coursetools`: the tooling that builds, runs and grades the course (not part of what a learner reads).
 
-- `runner`       execute notebooks with papermill, check receipts, sweep seeds, strip outputs, HTML export
-- `assignments`  the exercises as nbgrader cells: prepare, check, release and autograde (docs/instructors.md)
+A notebook imports nothing from here: it records its key numbers with `helpers.receipts.record`, and
+`helpers` never imports `coursetools`. Each module does one thing and imports only those above it:
 
-Run as `python -m coursetools <command>` (`python -m coursetools --help`).
+- `notebooks`    the course notebooks as files: listing, selecting, the parameters cell, stripping outputs
+- `colab`        the repository URL, each notebook's Colab badge and install line, links for released notebooks
+- `runner`       executing notebooks with papermill, several at a time, HTML export, the receipts table
+- `seeds`        seed sweeps and their summaries in results/seeds/
+- `assignments`  the exercises as nbgrader cells: prepare, check, release and autograde (docs/instructors.md)
+- `cli`          the command line, `python -m coursetools run|seeds|strip|assignments|grading|student`
 """

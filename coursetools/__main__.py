@@ -1,5 +1,6 @@
+"""`python -m coursetools <command>`: see coursetools.cli."""
 import sys
 
-from .runner import main
+from .cli import main
 
 sys.exit(main())

@@ -17,6 +17,10 @@ None and only its test cell fails; solution and test cells carry the `raises-exc
 "Run all" (and nbclient) goes on past them; and no later cell uses a name an exercise defines.
 `nbgrader autograde` executes with errors allowed whatever the tags say.
 
+In order below: the cell roles; `prepare` (locks and tags); `problems` (what keeps a notebook from being
+gradable); nbgrader itself (`generate`, `student_version`, `validate`, `autograde`); and the commands
+`python -m coursetools grading` (`prepare_for_grading`), `assignments` (`release_assignments`) and `student`.
+
 nbgrader: J. B. Hamrick and the Jupyter Development Team, *nbgrader: A tool for creating and grading
 assignments in the Jupyter notebook*, The Journal of Open Source Education 2(16), 2019,
 https://doi.org/10.21105/jose.00032; documentation at https://nbgrader.readthedocs.io.
@@ -30,9 +34,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .colab import link_for_colab
+from .notebooks import NOTEBOOK_DIR, REPO_ROOT, select_notebooks
+
 CONFIG_FILE = REPO_ROOT / "nbgrader_config.py"
 SCHEMA_VERSION = 3
 RUN_ON_TAG = "raises-exception"  # Jupyter's "Run all" and nbclient go on past an error in such a cell
@@ -295,34 +302,6 @@ def student_version(path: Path, out_dir: Path) -> Path:
         return Path(shutil.copyfile(released, Path(out_dir) / Path(path).name))
 
 
-def colab_url(repository: str, path: str, branch: str = "main") -> str:
-    """Colab's address of a notebook at `path` in the GitHub repository `owner/name`."""
-    return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{path}"
-
-
-def link_for_colab(released: list[Path], release_root: Path, repository: str, branch: str = "main") -> Path:
-    """For plain student notebooks on Colab: point each released notebook's Colab badge at its own copy
-    once `release_root` is pushed as the root of the GitHub repository `owner/name` (the badge of the
-    course's notebooks opens the solutions), and write `release_root/README.md`, a table of the links."""
-    import nbformat
-    from .runner import colab_badge
-    rows = ["# Assignments", "", "| assignment | open in Colab |", "| --- | --- |"]
-    for path in released:
-        relative = Path(path).relative_to(release_root).as_posix()
-        url = colab_url(repository, relative, branch)
-        nb = nbformat.read(path, as_version=4)
-        course_badge = colab_badge(Path(path).name)
-        course_url = course_badge[course_badge.rindex("(") + 1:-1]
-        for cell in nb.cells:
-            if cell.cell_type == "markdown" and course_url in cell.source:
-                cell.source = cell.source.replace(course_url, url)
-        nbformat.write(nb, path)
-        rows.append(f"| {Path(path).stem} | [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url}) |")
-    readme = Path(release_root) / "README.md"
-    readme.write_text("\n".join(rows) + "\n")
-    return readme
-
-
 def kernel_env(profile: str = "quick", smoke: bool = False) -> dict[str, str]:
     """Environment for the kernels nbgrader starts: the profile to grade in (the notebooks read
     COURSE_PROFILE and COURSE_SMOKE when their parameters are None), no progress bars, one thread."""
@@ -354,3 +333,73 @@ def autograde(root: Path, assignment: str, submissions: dict[str, Path], profile
             notebook = gradebook.find_submission_notebook(assignment, assignment, student)
             scores[student] = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
     return scores
+
+
+# --- the commands: grading, assignments, student ---------------------------------------------------
+def prepare_for_grading(notebooks: list[Path], write: bool = True) -> int:
+    """Lock and tag each notebook's cells for nbgrader (written back when `write`), print what changed
+    and what is still out of form; 0 when every notebook is gradable."""
+    import nbformat
+    status = 0
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        changes = prepare(nb)
+        if changes and write:
+            nbformat.write(nb, path)
+        found = problems(nb)
+        status |= bool(found) or (bool(changes) and not write)
+        verb = "changed" if write else "would change"
+        print(f"{path.name}: " + (f"{verb} {len(changes)} cell(s)" if changes else "cells already locked and tagged")
+              + (f"; {len(found)} problem(s)" if found else "; gradable"))
+        for line in changes + found:
+            print(f"  {line}")
+    return 1 if status else 0
+
+
+def release_assignments(only: list[str] | None = None, out: str | Path = "build/assignments",
+                        folder: str | Path = NOTEBOOK_DIR, validate_each: bool = False, smoke: bool = False,
+                        colab: str | None = None, branch: str = "main") -> int:
+    """`make assignments`: every selected notebook through `nbgrader generate_assignment` into the course
+    directory `out`; a table of points per notebook; with `validate_each`, `nbgrader validate` on each; with
+    `colab` (owner/repo), Colab badges and links for the released notebooks pushed to that repository."""
+    import nbformat
+    try:
+        notebooks = select_notebooks(only, Path(folder))
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    bad = {nb.name: problems(nbformat.read(nb, as_version=4)) for nb in notebooks}
+    bad = {name: found for name, found in bad.items() if found}
+    for name, found in bad.items():
+        print(f"error: {name} is not gradable yet (python -m coursetools grading notebooks/{name}):", file=sys.stderr)
+        for line in found:
+            print(f"  {line}", file=sys.stderr)
+    if bad:
+        return 1
+    out = Path(out)
+    print(f"releasing {len(notebooks)} notebook(s) through nbgrader into {out}/ ...", flush=True)
+    released = generate(notebooks, out)
+    if colab:
+        readme = link_for_colab(released, out / "release", colab, branch)
+        print(f"Colab links for {colab} ({branch}): {readme}")
+    rows = []
+    for path, student in zip(notebooks, released):
+        score = points(nbformat.read(path, as_version=4))
+        verdict = ""
+        if validate_each:
+            start = time.perf_counter()
+            try:
+                validate(path, "quick", smoke)
+                verdict = f"validated in {time.perf_counter() - start:.0f} s"
+            except RuntimeError as exc:
+                verdict = "validate FAILED"
+                print(exc, file=sys.stderr)
+        rows.append((path.stem, score, student, verdict))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'assignment'.ljust(width)}  exercises  autograded  by hand  total  released notebook")
+    for stem, score, student, verdict in rows:
+        print(f"{stem.ljust(width)}  {score['exercises']:9d}  {score['autograded']:10g}  {score['manual']:7g}  "
+              f"{score['total']:5g}  {student.relative_to(out)}" + (f"  ({verdict})" if verdict else ""))
+    print(f"\nnbgrader course directory: {out}/ (nbgrader_config.py, source/, release/, gradebook.db); "
+          "see docs/instructors.md")
+    return 1 if any(r[3] == "validate FAILED" for r in rows) else 0

@@ -25,19 +25,14 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from sklearn.neighbors import kneighbors_graph
 
+from .arrays import as_array
 
-def _as_codes(codes, name: str = "codes") -> np.ndarray:
-    codes = np.asarray(codes.detach().cpu() if hasattr(codes, "detach") else codes, np.float64)
-    if codes.ndim != 2:
-        raise ValueError(f"{name} must be an [N, latent_dim] array, got shape {codes.shape}")
-    if not np.isfinite(codes).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return codes
+CODES = "[N, latent_dim] array"
 
 
 def knn_graph(codes, k: int = 10) -> csr_matrix:
     """Undirected k-nearest-neighbour graph: W_ij = ||z_i - z_j|| if j is among i's k nearest or vice versa."""
-    codes = _as_codes(codes)
+    codes = as_array(codes, "codes", shape=CODES)
     if not 1 <= k < len(codes):
         raise ValueError(f"k must be between 1 and the number of codes - 1 ({len(codes) - 1}), got {k}")
     directed = kneighbors_graph(codes, n_neighbors=k, mode="distance", include_self=False)
@@ -58,7 +53,7 @@ def graph_path(codes, start, end, k: int = 10) -> GraphPath:
     `start` and `end` are indices into `codes`, or codes themselves (any vectors): a vector is added
     to the graph as an extra node, joined to its nearest nodes like every other node.
     """
-    codes = _as_codes(codes)
+    codes = as_array(codes, "codes", shape=CODES)
     nodes, endpoints = codes, []
     for point in (start, end):
         if np.ndim(point) == 0:
@@ -95,7 +90,7 @@ def linear_path(a, b, n: int = 10) -> np.ndarray:
 
 def path_length(points) -> float:
     """Total Euclidean length of a polyline [L, dims]."""
-    points = _as_codes(points, "points")
+    points = as_array(points, "points", shape=CODES)
     return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
 
 
@@ -105,7 +100,7 @@ def resample_path(points, n: int) -> np.ndarray:
     Graph paths have uneven steps (nodes are random samples); resampling first makes the decoded
     frames of different paths comparable, and makes `smoothness` measure the decoder, not the spacing.
     """
-    points = _as_codes(points, "points")
+    points = as_array(points, "points", shape=CODES)
     if n < 2:
         raise ValueError(f"n must be at least 2 (the two ends), got {n}")
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
@@ -132,7 +127,7 @@ def decode_path(decoder, path_codes, batch_size: int = 512) -> np.ndarray:
     returning p(x|z) (`vae.decode`, gives pixel means). Returns a numpy array [L, ...].
     """
     device, dtype = _device_and_dtype(decoder)
-    codes, frames = torch.as_tensor(_as_codes(path_codes, "path_codes"), dtype=dtype), []
+    codes, frames = torch.as_tensor(as_array(path_codes, "path_codes", shape=CODES), dtype=dtype), []
     with torch.no_grad():
         for start in range(0, len(codes), batch_size):
             out = decoder(codes[start:start + batch_size].to(device))

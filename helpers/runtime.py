@@ -1,6 +1,6 @@
-"""Profiles, devices, seeds and checkpoints: the things every notebook sets up first.
+"""Profiles, devices, seeds and checkpoint folders: the things every notebook sets up first.
 
-Three profiles (COURSE.md, "Profiles"):
+Three profiles (README.md, "Profiles"):
 
 - ``quick``: embedded data sets, CPU-sized models; at most 3 minutes per notebook on a 2-core CPU.
 - ``gpu``: the papers' data sets and architectures with step counts cut so that a notebook finishes in

@@ -20,10 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursetools import assignments, runner
+from coursetools import assignments, colab, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = runner.list_notebooks(ROOT / "notebooks")
+NOTEBOOKS = notebooks.list_notebooks(ROOT / "notebooks")
 ids = [nb.stem for nb in NOTEBOOKS]
 AUTOGRADE_SMOKE = os.environ.get("COURSE_AUTOGRADE_SMOKE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
@@ -90,14 +90,14 @@ def test_problems_finds_cells_out_of_form():
 
 def test_colab_links_point_released_notebooks_at_their_own_copies(tmp_path):
     nb = toy_notebook()
-    nb.cells[0].source += "\n\n" + runner.colab_badge("99_toy.ipynb")
+    nb.cells[0].source += "\n\n" + colab.colab_badge("99_toy.ipynb")
     path = tmp_path / "release" / "99_toy" / "99_toy.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
-    readme = assignments.link_for_colab([path], tmp_path / "release", "someone/homework", "spring")
+    readme = colab.link_for_colab([path], tmp_path / "release", "someone/homework", "spring")
     url = "https://colab.research.google.com/github/someone/homework/blob/spring/99_toy/99_toy.ipynb"
     assert f"]({url})" in nbformat.read(path, as_version=4).cells[0].source
-    assert runner.repository_url().replace("https://github.com/", "") not in nbformat.read(path, as_version=4).cells[0].source
+    assert colab.repository_url().replace("https://github.com/", "") not in nbformat.read(path, as_version=4).cells[0].source
     assert url in readme.read_text()
 
 
@@ -147,7 +147,7 @@ def test_released_toy_notebook_has_no_solutions_hidden_tests_or_outputs(tmp_path
     nb = toy_notebook()
     assignments.prepare(nb)
     nbformat.write(nb, path)
-    check_released(path, runner.write_student_version(path, tmp_path / "release"))
+    check_released(path, assignments.student_version(path, tmp_path / "release"))
 
 
 # --- autograding end to end ---------------------------------------------------------------------

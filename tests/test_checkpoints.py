@@ -1,5 +1,6 @@
-"""Checkpoints a learner can trust (issue 15): a changed setting never resumes a stale run, a damaged or
-foreign file gives a clear error, loading runs no code, and bad data are named before training."""
+"""Checkpoints a learner can trust (issues 15 and 21): a changed setting (of the run's config or of the
+model, optimiser or data) never resumes a stale run, a damaged or foreign file gives a clear error,
+loading runs no code, and bad data are named before training."""
 import functools
 import os
 
@@ -7,19 +8,19 @@ import pytest
 import torch
 
 from helpers.runtime import seed_everything
+from helpers.checkpoints import checkpoint_file
 from helpers.train import CheckpointError, load_checkpoint, train
 from helpers.vae import VAE
 
 X = torch.rand(200, 16, generator=torch.Generator().manual_seed(1))
-BETA = 1.0   # a notebook-style global read by a loss function
 
 
-def run(steps, checkpoint=None, beta=1.0, latent_dim=2, lr=1e-2, after_step=None, **options):
+def run(steps, checkpoint=None, beta=1.0, latent_dim=2, lr=1e-2, hidden=(32,), after_step=None, **options):
     seed_everything(0)
-    model = VAE.for_data((16,), latent_dim=latent_dim, hidden=(32,))
+    model = VAE.for_data((16,), latent_dim=latent_dim, hidden=hidden)
     history = train(model, X, steps=steps, batch_size=32, lr=lr, seed=7, checkpoint=checkpoint,
                     checkpoint_every=5, loss_fn=lambda m, batch: m.loss(batch[0], beta),
-                    after_step=after_step, progress=False, **options)
+                    config={"profile": "test", "beta": beta}, after_step=after_step, progress=False, **options)
     return model, history
 
 
@@ -34,25 +35,45 @@ def test_a_changed_beta_starts_fresh_and_keeps_the_old_file(tmp_path, capsys):
     capsys.readouterr()
     model, history = run(10, ckpt, beta=4.0)
     line = capsys.readouterr().out.strip()
-    assert "beta=1.0" in line and "beta=4.0" in line and "starting fresh" in line and len(line.splitlines()) == 1
+    assert "config.beta=1.0, now config.beta=4.0" in line and "starting fresh" in line and len(line.splitlines()) == 1
     stale = list(tmp_path.glob("run.stale-*.pt"))
     assert len(stale) == 1 and stale[0].name in line
-    assert load_checkpoint(stale[0])["fingerprint"]["loss_fn.beta"] == 1.0
+    assert load_checkpoint(stale[0])["run"]["config.beta"] == 1.0
     # the new run is the beta=4 run from scratch, not a continuation of the beta=1 one
     fresh, fresh_history = run(10, beta=4.0)
     assert same_weights(model, fresh) and history["loss"] == fresh_history["loss"]
-    assert load_checkpoint(ckpt)["fingerprint"]["loss_fn.beta"] == 4.0
+    assert load_checkpoint(ckpt)["run"]["config.beta"] == 4.0
 
 
-def test_a_changed_global_read_by_the_loss_is_noticed(tmp_path, capsys, monkeypatch):
-    def fit(path):
-        seed_everything(0)
-        model = VAE.for_data((16,), latent_dim=2, hidden=(32,))
-        train(model, X, steps=5, checkpoint=path, loss_fn=lambda m, b: m.loss(b[0], BETA), progress=False)
-    fit(tmp_path / "run.pt")
-    monkeypatch.setitem(globals(), "BETA", 2.0)   # as if the notebook's BETA = ... cell were edited
-    fit(tmp_path / "run.pt")
-    assert "loss_fn.BETA=1.0, now loss_fn.BETA=2.0" in capsys.readouterr().out
+def test_the_config_is_saved_flat_and_must_hold_plain_values(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    seed_everything(0)
+    train(VAE.for_data((16,), latent_dim=2, hidden=(8,)), X, steps=3, checkpoint=ckpt, progress=False,
+          config={"hidden": (8,), "method": "VAE", "n": None, "schedule": {"beta": 2.0, "pairs": [(1, 2)]}})
+    run_state = load_checkpoint(ckpt)["run"]
+    assert run_state["config.hidden"] == [8] and run_state["config.method"] == "VAE"
+    assert run_state["config.schedule.beta"] == 2.0 and run_state["config.schedule.pairs"] == [[1, 2]]
+    assert run_state["config.n"] is None
+    # refused in any profile (no checkpoint here), so a quick run catches what a gpu run would save
+    with pytest.raises(TypeError, match=r"config\.data is a Tensor"):
+        train(VAE.for_data((16,), latent_dim=2, hidden=(8,)), X, steps=1, progress=False, config={"data": X})
+
+
+def test_a_changed_parameter_shape_is_named(tmp_path, capsys):
+    ckpt = tmp_path / "run.pt"
+    run(5, ckpt, hidden=(32,))
+    run(5, ckpt, hidden=(48,))
+    out = capsys.readouterr().out
+    assert "model.encoder.1.0.out_features=32, now model.encoder.1.0.out_features=48" in out
+    assert "more differences" in out   # the parameter shapes among them
+    stale = load_checkpoint(next(tmp_path.glob("run.stale-*.pt")))["run"]
+    assert stale["model.encoder.1.0.weight.shape"] == [32, 16]
+    assert load_checkpoint(ckpt)["run"]["model.encoder.1.0.weight.shape"] == [48, 16]
+
+
+def test_checkpoint_file_is_none_without_a_folder(tmp_path):
+    assert checkpoint_file("beta_4", None) is None
+    assert checkpoint_file("beta_4", tmp_path) == tmp_path / "beta_4.pt"
 
 
 def test_a_changed_learning_rate_or_seed_is_noticed(tmp_path, capsys):
@@ -130,20 +151,19 @@ def test_every_checkpoint_loads_with_weights_only(tmp_path):
     ckpt = tmp_path / "run.pt"
     run(5, ckpt)
     state = torch.load(ckpt, weights_only=True)
-    assert state["step"] == 5 and isinstance(state["fingerprint"], dict)
+    assert state["step"] == 5 and state["run"]["seed"] == 7 and state["run"]["batch_size"] == 32
 
 
-def test_an_old_format_checkpoint_is_kept_aside(tmp_path, capsys):
-    import numpy as np
+def test_a_checkpoint_without_its_run_record_is_refused(tmp_path):
+    """Files of the course's older formats (no record of their run) are not guessed at: a clear error."""
     ckpt = tmp_path / "run.pt"
     run(5, ckpt)
     state = torch.load(ckpt, weights_only=True)
-    del state["fingerprint"]
-    state["rng"]["numpy"] = np.random.get_state()   # what the course saved before fingerprints
+    del state["run"]
     torch.save(state, ckpt)
-    model, history = run(5, ckpt)
-    out = capsys.readouterr().out
-    assert "written before checkpoints recorded their settings" in out and list(tmp_path.glob("run.stale-*.pt"))
+    with pytest.raises(CheckpointError, match=r"run\.pt is not a training checkpoint.*'run'.*Delete it"):
+        run(5, ckpt)
+    assert ckpt.exists()
 
 
 def test_nan_data_are_named_before_training():
@@ -165,7 +185,7 @@ def test_data_outside_a_bernoulli_support_get_a_clear_error():
 
 def test_an_adversarial_model_and_a_geco_schedule_really_resume(tmp_path, capsys):
     """Their extra state (the adversary's optimiser, GECO's buffers) loads with weights_only=True and their
-    fingerprints are the same on a rerun, so an interrupted run continues (no stale file) and ends where an
+    run records are the same on a rerun, so an interrupted run continues (no stale file) and ends where an
     uninterrupted one does."""
     from helpers.conditional.cvae import InfoFactorisedCVAE, adversarial_loss_fn
     from helpers.taming.constraints import GECO
@@ -196,9 +216,9 @@ def test_an_adversarial_model_and_a_geco_schedule_really_resume(tmp_path, capsys
         assert load_checkpoint(tmp_path / f"{build.__name__}.pt")["step"] == 7
         assert "starting fresh" not in capsys.readouterr().out and not list(tmp_path.glob("*.stale-*"))
         assert same_weights(resumed, build(7, None)), build.__name__
-    fp = load_checkpoint(tmp_path / "geco.pt")["fingerprint"]
-    assert fp["loss_fn"] == "helpers.taming.constraints.GECO.loss_fn" and fp["loss_fn.self.kappa2"] == 5.0
-    assert fp["model.schedule.beta"] == 1.0   # the starting beta, not the trained one
+    facts = load_checkpoint(tmp_path / "geco.pt")["run"]
+    assert facts["model"] == "helpers.taming.vhp.VHPVAE" and facts["model.schedule.kappa2"] == 5.0
+    assert facts["model.schedule.beta"] == 1.0   # the starting beta, not the trained one
 
 
 def test_a_foreign_torch_file_is_named_as_not_a_training_checkpoint(tmp_path):

@@ -6,7 +6,7 @@ import sys
 import nbformat
 import pytest
 
-from coursetools import runner
+from coursetools import notebooks
 from helpers import receipts
 
 
@@ -80,7 +80,7 @@ def test_strip_keeps_only_reference_outputs(tmp_path):
     nb.cells = [keep, drop]
     path = tmp_path / "00_x.ipynb"
     nbformat.write(nb, path)
-    runner.strip_outputs(path)
+    notebooks.strip_outputs(path)
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].outputs[0]["text"] == "2\n" and cells[0].execution_count == 1
     assert cells[1].outputs == [] and cells[1].execution_count is None
@@ -88,7 +88,7 @@ def test_strip_keeps_only_reference_outputs(tmp_path):
 
 @pytest.mark.grading
 def test_student_version_comes_from_nbgrader_with_the_course_stub(tmp_path):
-    """`student` and write_student_version go through nbgrader generate_assignment: the solution becomes
+    """`student` (assignments.student_version) goes through nbgrader generate_assignment: the solution becomes
     the no-op stub of nbgrader_config.py (an unanswered function returns None instead of raising), the
     rest of the cell stays."""
     nb = nbformat.v4.new_notebook()

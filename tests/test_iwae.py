@@ -53,6 +53,6 @@ def test_two_layer_weights_estimate_the_closed_form_likelihood():
     log_w = model.log_importance_weights(x, 200_000)
     assert log_w.shape == (200_000, 2)
     assert torch.allclose(iwae_objective(log_w), p_x.log_prob(x), atol=0.05)
-    z1 = model.prior_samples(50_000)
+    z1 = model.sample_prior(50_000)
     assert torch.allclose(z1.mean(0), b, atol=0.03)
     assert torch.allclose(torch.cov(z1.T), cov_z1, atol=0.05)

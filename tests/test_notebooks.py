@@ -11,10 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursetools import assignments, runner
+from coursetools import assignments, colab, notebooks, runner
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = runner.list_notebooks(ROOT / "notebooks")
+NOTEBOOKS = notebooks.list_notebooks(ROOT / "notebooks")
 EXPECTED = ROOT / "tests" / "expected_receipts"
 # The quick profile's budget (3 minutes on a 2-core CPU) is measured in benchmarks/quick_budget.py, not
 # here: machines of one kind differ by 2-3x, so a test at the budget fails correct work on a slow one.
@@ -32,9 +32,9 @@ def test_the_course_has_its_first_notebook():
 def test_notebook_follows_the_template(path):
     nb = nbformat.read(path, as_version=4)
     cells, code = nb.cells, [c for c in nb.cells if c.cell_type == "code"]
-    assert cells[0].cell_type == "markdown" and runner.colab_badge(path.name) in cells[0].source
+    assert cells[0].cell_type == "markdown" and colab.colab_badge(path.name) in cells[0].source
     setup = code[0].source
-    assert 'if "google.colab" in sys.modules:' in setup and runner.colab_install_line() in setup
+    assert 'if "google.colab" in sys.modules:' in setup and colab.colab_install_line() in setup
     assert sum("parameters" in c.metadata.get("tags", []) for c in cells) == 1
     assert any(c.source.count("### BEGIN SOLUTION") for c in code), "no exercise with a solution"
     assert sum(c.source.count("### BEGIN SOLUTION") for c in cells) == sum(c.source.count("### END SOLUTION") for c in cells)
@@ -44,10 +44,10 @@ def test_notebook_follows_the_template(path):
     assert not problems, "not gradable (python -m coursetools grading NOTEBOOK):\n" + "\n".join(problems)
     assert 2 <= assignments.points(nb)["exercises"] <= 3, "2-3 exercises per notebook"
     assert "record(" in code[-1].source, "the last code cell records the receipt"
-    reference = [c for c in code if runner.NBVAL_MARK in c.source]
+    reference = [c for c in code if notebooks.NBVAL_MARK in c.source]
     assert len(reference) >= 2, "at least two nbval reference cells"
     for cell in code:
-        if runner.NBVAL_MARK in cell.source:
+        if notebooks.NBVAL_MARK in cell.source:
             assert cell.outputs and cell.execution_count is not None, "reference cells keep outputs and counts"
         else:
             assert not cell.outputs, f"committed output in a non-reference cell: {cell.source[:60]!r}"
@@ -72,7 +72,7 @@ def test_notebook_quick_run_and_receipt(path, tmp_path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_expected_ranges_contain_the_whole_seed_sweep(path):
-    """The receipt ranges hold every seed of results/seeds/, not just seed 0 (COURSE.md, "Claims and seeds")."""
+    """The receipt ranges hold every seed of results/seeds/, not just seed 0 (README.md, "Seeds and results")."""
     import csv
     sweep = ROOT / "results" / "seeds" / f"{path.stem}_quick.csv"
     assert sweep.exists(), f"no seed sweep: run python -m coursetools seeds --only {path.stem[:2]}"

@@ -1,6 +1,6 @@
 """Every notebook's `gpu` and `paper` paths, run with SMOKE on the CPU over stand-in files in the real
-data formats (COURSE.md, "Testing"): the papers' loaders, architectures and code paths, with every
-size capped so that a run takes seconds.
+data formats (README.md, "Commands", on `make test`): the papers' loaders, architectures and code paths,
+with every size capped so that a run takes seconds.
 
 Each test runs a notebook with its own checkpoint folder: the run must finish, record every key of
 its expected receipt and write checkpoints (*.pt). The gpu test then runs the notebook a second time
@@ -17,10 +17,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursetools import runner
+from coursetools import notebooks, runner
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = runner.list_notebooks(ROOT / "notebooks")
+NOTEBOOKS = notebooks.list_notebooks(ROOT / "notebooks")
 EXPECTED = ROOT / "tests" / "expected_receipts"
 SMOKE_PROFILES = ("gpu", "paper")
 

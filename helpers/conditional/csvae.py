@@ -35,9 +35,10 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
-from .cvae import Adversary, _as_likelihood, binary_entropy
+from .cvae import AttributeAdversary, _as_likelihood, binary_entropy
 from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, gaussian_kl
 from ..nets import decoder_for, encoder_for
+from ..vae import seeded
 
 
 class CSVAE(nn.Module):
@@ -46,9 +47,11 @@ class CSVAE(nn.Module):
     encoder_z maps x to 2 * z_dim numbers (mean, log std of q(z|x)); encoder_w maps x to `features`
     numbers and a linear head maps [features, y] to 2 * k * w_dim (q(w|x,y)); decoder maps [z, w] to
     the likelihood's parameters. `CSVAE.for_data(shape, z_dim, n_attributes)` builds default nets.
-    Train with `helpers.train.train(model, (x, y), loss_fn=helpers.conditional.cvae.adversarial_loss_fn,
-    optimizer=torch.optim.Adam(model.main_parameters(), lr))`.
+    Train with `helpers.train.train(model, (x, y), loss_fn=helpers.adversary.adversarial_loss_fn,
+    optimizer=torch.optim.Adam(model.main_parameters(), lr))`; the adversary's loss is logged as "adversary_ce".
     """
+
+    adversary_loss_name = "adversary_ce"   # the term under which adversarial_loss_fn logs the adversary's loss
 
     def __init__(self, encoder_z: nn.Module, encoder_w: nn.Module, features: int, decoder: nn.Module,
                  z_dim: int, n_attributes: int, w_dim: int = 2, likelihood: nn.Module | None = None,
@@ -66,7 +69,7 @@ class CSVAE(nn.Module):
         self.register_buffer("prior_means", torch.tensor(prior_means, dtype=torch.float32))
         self.register_buffer("prior_stds", torch.tensor(prior_stds, dtype=torch.float32))
         self.betas = tuple(float(b) for b in betas)
-        self.adversary = Adversary(z_dim, n_attributes, adversary_hidden, adversary_lr)
+        self.adversary = AttributeAdversary(z_dim, n_attributes, adversary_hidden, adversary_lr)
         self._start_w_posterior_at_prior(features)
 
     @torch.no_grad()
@@ -191,10 +194,29 @@ class CSVAE(nn.Module):
         w = self.encode_w(x, y).mean.reshape(len(x), self.n_attributes, self.w_dim)
         return z, w
 
+    def encode_mean(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The whole code [z, w] at the posterior means, batch x latent_dim (`codes` gives the pair)."""
+        return torch.cat([self.encode_z(x).mean, self.encode_w(x, y).mean], dim=-1)
+
     @torch.no_grad()
-    def decode_mean(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Mean of p(x|w,z); w may be batch x k x w_dim or flattened."""
+    def decode_mean(self, z: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of p(x|w,z); w may be batch x k x w_dim or flattened. Without w, z is the whole code [z, w]."""
+        if w is None:
+            return self.likelihood.mean(self.decoder(z))
         return self.likelihood.mean(self.decoder(torch.cat([z, w.reshape(len(w), -1)], dim=-1)))
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, *, y: torch.Tensor) -> torch.Tensor:
+        """The whole code [z, w] ~ p(z) p(w|y), batch x latent_dim, for the attributes y [n, k]."""
+        with seeded(generator):
+            z = self.prior_z().sample((n,))
+            w = self.prior_w(y).sample()
+        return torch.cat([z, w], dim=-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, *, y: torch.Tensor) -> torch.Tensor:
+        """Means of p(x|w,z) for (z, w) ~ p(z) p(w|y)."""
+        return self.decode_mean(self.sample_prior(n, generator, y=y))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

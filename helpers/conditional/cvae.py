@@ -18,9 +18,9 @@ r_psi(z) predicts y from z, eq. (2):
 
     max_phi min_psi L(r_psi(z), y),  z ~ q_phi(z|x),  L = binary cross-entropy,
 
-so that z keeps nothing the adversary could use to recover y. `Adversary` holds r_psi with its own
-optimiser; `adversarial_loss_fn` is the `loss_fn` that lets `helpers.train.train` alternate the two
-players. The encoder's side comes in two forms (`penalty=`):
+so that z keeps nothing the adversary could use to recover y. `AttributeAdversary` holds r_psi with its
+own optimiser (the two-player base `helpers.adversary.Adversary`); `helpers.adversary.adversarial_loss_fn`
+is the `loss_fn` that lets `helpers.train.train` alternate the two players. The encoder's side comes in two forms (`penalty=`):
 
 - "cross-entropy": subtract the adversary's cross-entropy, eq. (2) as written. Unbounded: the encoder
   can drive it to infinity by making the adversary confidently *wrong*, which needs z to know y.
@@ -36,10 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, Normal
-from torch.func import functional_call
 
+from ..adversary import Adversary, adversarial_loss_fn  # noqa: F401  (the alternating loss_fn)
 from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
+from ..vae import seeded
 
 PENALTIES = ("entropy", "cross-entropy")
 
@@ -72,60 +73,19 @@ def adversary_penalty(logits: torch.Tensor, y: torch.Tensor, form: str = "entrop
     raise ValueError(f"unknown penalty {form!r}: choose one of {', '.join(PENALTIES)}")
 
 
-class Adversary(nn.Module):
+class AttributeAdversary(Adversary):
     """r_psi(z) (CVAE-info) or q_delta(y|z) (CSVAE): logits of the k binary attributes, with its own optimiser.
 
-    The two players touch disjoint parameters and each update sees only its own objective:
-    - `step(z, y)` detaches z, so the adversary's update cannot move (or put a gradient into) the encoder;
-    - `frozen(z)` evaluates r with detached weights, so the encoder's loss cannot put a gradient into
-      the adversary; gradients still flow through z into the encoder, as they must.
-    The optimiser's state is part of this module's `state_dict` (`get_extra_state`), so a checkpoint
-    written by `helpers.train.train` resumes both players exactly.
+    The two-player base (`helpers.adversary.Adversary`: `step` on detached codes, `frozen` for the
+    encoder's view, optimiser state in checkpoints) with eq. (2)'s inner objective as its loss.
     """
 
     def __init__(self, latent_dim: int, n_attributes: int, hidden: tuple[int, ...] = (64, 64), lr: float = 1e-3):
-        super().__init__()
-        self.net = mlp([latent_dim, *hidden, n_attributes])
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        super().__init__(mlp([latent_dim, *hidden, n_attributes]), lr)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
-
-    def frozen(self, z: torch.Tensor) -> torch.Tensor:
-        """r(z) with the adversary's weights treated as constants (the encoder's view of it)."""
-        weights = {name: p.detach() for name, p in self.net.named_parameters()}
-        return functional_call(self.net, weights, (z,))
-
-    def step(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimiser step of min_psi L(r_psi(z), y) (eq. 2's inner min) on a detached z; returns L."""
-        loss = attribute_cross_entropy(self(z.detach()), y).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
-
-    def get_extra_state(self):
-        return {"optimizer": self.optimizer.state_dict()}
-
-    def set_extra_state(self, state) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-
-
-def adversarial_loss_fn(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`loss_fn` for `helpers.train.train` with an adversarial model (CVAE-info, CSVAE); batch = (x, y).
-
-    Alternates the two players on each minibatch: first the adversary takes one step with its own
-    optimiser (`model.adversary_step`), then the model's loss is returned against the updated,
-    frozen adversary, and `train` steps the model's optimiser on it. The adversary's cross-entropy is
-    logged as "adversary_ce" (so the NaN guard watches it too). Pass
-    `optimizer=torch.optim.Adam(model.main_parameters(), lr)` to `train` so its optimiser never
-    holds the adversary's weights (they get no gradient from the model's loss in any case).
-    """
-    x, y = batch
-    adversary_ce = model.adversary_step(x, y)
-    terms = model.loss(x, y)
-    terms["adversary_ce"] = adversary_ce
-    return terms
+    def loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """min_psi L(r_psi(z), y): eq. (2)'s inner min, the batch mean of the attributes' cross-entropy."""
+        return attribute_cross_entropy(self(z), y).mean()
 
 
 def _as_likelihood(likelihood) -> nn.Module:
@@ -210,10 +170,30 @@ class ConditionalVAE(nn.Module):
         return torch.logsumexp(self.log_importance_weights(x, y, k), 0) - math.log(k)
 
     # --- using a trained model --------------------------------------------------------------------
+    def encode_mean(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The mean of q(z|x,y) (or of q(z|x))."""
+        return self.encode(x, y).mean
+
+    def decode_mean(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean of p(x|z,y)."""
+        return self.likelihood.mean(self.decoder(torch.cat([z, self._check(y)], dim=-1)))
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, *,
+                     y: torch.Tensor | None = None) -> torch.Tensor:
+        """z ~ p(z) = N(0, I), [n, latent_dim]; p(z) does not depend on y (accepted for the common call)."""
+        with seeded(generator):
+            return self.prior().sample((n,))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, *, y: torch.Tensor) -> torch.Tensor:
+        """Means of p(x|z,y) for z ~ p(z), with the attributes y [n, k] given."""
+        return self.decode_mean(self.sample_prior(n, generator), y)
+
     @torch.no_grad()
     def codes(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Posterior means of z (what the leakage classifier reads)."""
-        return self.encode(x, y).mean
+        return self.encode_mean(x, y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -223,8 +203,7 @@ class ConditionalVAE(nn.Module):
     @torch.no_grad()
     def transfer(self, x: torch.Tensor, y: torch.Tensor, y_new: torch.Tensor) -> torch.Tensor:
         """Attribute manipulation: encode (x, y), decode the posterior mean with the new attributes."""
-        z = self.encode(x, y).mean
-        return self.likelihood.mean(self.decoder(torch.cat([z, self._check(y_new)], dim=-1)))
+        return self.decode_mean(self.encode_mean(x, y), y_new)
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder and likelihood parameters (everything but an adversary)."""
@@ -237,8 +216,10 @@ class InfoFactorisedCVAE(ConditionalVAE):
     Encoder loss:    -ELBO + adversary_weight * penalty(r_psi(z), y),   z ~ q(z|x) reparameterised
     Adversary loss:  L(r_psi(z), y) on detached z, with the adversary's own optimiser.
     Train with `helpers.train.train(model, (x, y), loss_fn=adversarial_loss_fn,
-    optimizer=torch.optim.Adam(model.main_parameters(), lr))`.
+    optimizer=torch.optim.Adam(model.main_parameters(), lr))`; the adversary's loss is logged as "adversary_ce".
     """
+
+    adversary_loss_name = "adversary_ce"   # the term under which adversarial_loss_fn logs the adversary's loss
 
     def __init__(self, encoder: nn.Module, features: int, decoder: nn.Module, latent_dim: int, n_attributes: int,
                  likelihood: nn.Module | None = None, adversary_weight: float = 10.0, penalty: str = "entropy",
@@ -250,7 +231,7 @@ class InfoFactorisedCVAE(ConditionalVAE):
         if penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {penalty!r}: choose one of {', '.join(PENALTIES)}")
         super().__init__(encoder, features, decoder, latent_dim, n_attributes, likelihood, condition_encoder=False)
-        self.adversary = Adversary(latent_dim, n_attributes, adversary_hidden, adversary_lr)
+        self.adversary = AttributeAdversary(latent_dim, n_attributes, adversary_hidden, adversary_lr)
         self.adversary_weight, self.penalty = adversary_weight, penalty
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:

@@ -112,3 +112,27 @@ class ArrayDataset(torch.utils.data.Dataset):
         if self.attribute_names:
             parts.append("attributes=" + ",".join(self.attribute_names))
         return f"ArrayDataset({', '.join(parts)})"
+
+
+def load_procedural(name: str, split: str, n: int | None, size: int, seed: int, *, sizes: Sequence[int],
+                    sample_factors: Callable, render: Callable, factor_names: Sequence[str],
+                    factor_sizes: Sequence[int | None], info: dict | None = None,
+                    fields: Callable[[torch.Tensor], dict] | None = None) -> ArrayDataset:
+    """The `load` of a procedural data set (sprites, shapes, pendulum, portraits, two-domain): `n` items of
+    the split (default 5000 train / 1000 test), their factors drawn by `sample_factors(n, seed, split)` and
+    rendered by `render(factors, size)`; the data set keeps both, bound to `size`, to draw more
+    (`ds.sample_factors(n, seed)`, `ds.render(factors)`). `sizes`: the image sizes there are; `info`: what
+    `ds.info` holds besides size and seed; `fields(factors)`: more `ArrayDataset` fields (attributes, domain).
+    """
+    if size not in sizes:
+        allowed = f"{', '.join(map(str, sizes[:-1]))} or {sizes[-1]}" if len(sizes) > 1 else str(sizes[0])
+        raise ValueError(f"{name}: size must be {allowed}")
+    n = (5000 if split == "train" else 1000) if n is None else int(n)
+    factors = sample_factors(n, seed, split)
+    return ArrayDataset(
+        render(factors, size), name=name, split=split, factors=factors,
+        factor_names=factor_names, factor_sizes=factor_sizes, **(fields(factors) if fields else {}),
+        sample_factors=lambda n, seed=0: sample_factors(n, seed),
+        render=lambda factors: render(factors, size),
+        info={"size": size, "seed": seed, **(info or {})},
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, load_procedural
 from .factors import split_seed
 
 FACTOR_NAMES = ("theta",)
@@ -76,9 +76,5 @@ def load(split: str = "train", n: int | None = None, size: int = 16, seed: int =
         raise ValueError("pendulum: size must be 16, 32 or 64")
     if sequence:
         return _sequence(32 if n is None else int(n), size)
-    n = (5000 if split == "train" else 1000) if n is None else int(n)
-    theta = sample_factors(n, seed, split)
-    return ArrayDataset(render(theta, size), name="pendulum", split=split, factors=theta,
-                        factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
-                        sample_factors=lambda n, seed=0: sample_factors(n, seed),
-                        render=lambda theta: render(theta, size), info={"size": size, "seed": seed})
+    return load_procedural("pendulum", split, n, size, seed, sizes=(16, 32, 64), sample_factors=sample_factors,
+                           render=render, factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, load_procedural
 from .factors import hue_to_rgb, split_seed
 
 ATTRIBUTE_NAMES = ("glasses", "smiling", "hat")
@@ -108,15 +108,8 @@ def render(factors, size: int = 32) -> torch.Tensor:
 
 def load(split: str = "train", n: int | None = None, size: int = 32, seed: int = 0) -> ArrayDataset:
     """n portraits of the split (default 5000 train / 1000 test) at size 32 (default) or 64."""
-    if size not in (32, 64):
-        raise ValueError("portraits: size must be 32 or 64")
-    n = (5000 if split == "train" else 1000) if n is None else int(n)
-    factors = sample_factors(n, seed, split)
-    return ArrayDataset(
-        render(factors, size), name="portraits", split=split, factors=factors,
-        factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
-        attributes=factors[:, :3].clone(), attribute_names=ATTRIBUTE_NAMES,
-        sample_factors=lambda n, seed=0: sample_factors(n, seed),
-        render=lambda factors: render(factors, size),
-        info={"size": size, "seed": seed, "hair_colours": HAIR_NAMES},
-    )
+    return load_procedural("portraits", split, n, size, seed, sizes=(32, 64), sample_factors=sample_factors,
+                           render=render, factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
+                           info={"hair_colours": HAIR_NAMES},
+                           fields=lambda factors: {"attributes": factors[:, :3].clone(),
+                                                   "attribute_names": ATTRIBUTE_NAMES})

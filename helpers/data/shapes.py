@@ -22,13 +22,13 @@ it for its quick profile; factor indices then run over the restricted grid (scal
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
 
 from . import raycast
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, load_procedural
 from .factors import hue_to_rgb, sample_grid, split_seed
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -149,18 +149,10 @@ def render(factors, size: int = 64, chunk: int = 500, grid: str = "full") -> tor
 def load(split: str = "train", n: int | None = None, size: int = 64, seed: int = 0, grid: str = "full") -> ArrayDataset:
     """n scenes of the split (default 5000 train / 1000 test); size 64 (as 3D Shapes) or 32; grid "full" (3D
     Shapes' 480 geometries) or "coarse" (12 geometries of larger objects, `COARSE`)."""
-    if size not in (32, 64):
-        raise ValueError("shapes: size must be 32 or 64")
-    sizes = _sizes(grid)
-    n = (5000 if split == "train" else 1000) if n is None else int(n)
-    factors = sample_factors(n, seed, split, grid)
-    info = {"size": size, "seed": seed, "shapes": SHAPES, "grid": grid}
+    info = {"shapes": SHAPES, "grid": grid}
     if grid == "coarse":
         info.update(COARSE, shapes=tuple(SHAPES[i] for i in COARSE["shapes"]))
-    return ArrayDataset(
-        render(factors, size, grid=grid), name="shapes", split=split, factors=factors,
-        factor_names=FACTOR_NAMES, factor_sizes=sizes,
-        sample_factors=lambda n, seed=0: sample_factors(n, seed, grid=grid),
-        render=lambda factors: render(factors, size, grid=grid),
-        info=info,
-    )
+    return load_procedural("shapes", split, n, size, seed, sizes=(32, 64),
+                           sample_factors=partial(sample_factors, grid=grid),
+                           render=partial(render, grid=grid),
+                           factor_names=FACTOR_NAMES, factor_sizes=_sizes(grid), info=info)

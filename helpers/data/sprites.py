@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, load_procedural
 from .factors import sample_grid, split_seed
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -76,14 +76,5 @@ def render(factors, size: int = 64, chunk: int = 1000) -> torch.Tensor:
 
 def load(split: str = "train", n: int | None = None, size: int = 64, seed: int = 0) -> ArrayDataset:
     """n sprites of the split (default 5000 train / 1000 test); size 64 (as dSprites) or 32."""
-    if size not in (32, 64):
-        raise ValueError("sprites: size must be 32 or 64")
-    n = (5000 if split == "train" else 1000) if n is None else int(n)
-    factors = sample_factors(n, seed, split)
-    return ArrayDataset(
-        render(factors, size), name="sprites", split=split, factors=factors,
-        factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
-        sample_factors=lambda n, seed=0: sample_factors(n, seed),
-        render=lambda factors: render(factors, size),
-        info={"size": size, "seed": seed, "shapes": SHAPES},
-    )
+    return load_procedural("sprites", split, n, size, seed, sizes=(32, 64), sample_factors=sample_factors,
+                           render=render, factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES, info={"shapes": SHAPES})

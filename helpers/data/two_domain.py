@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from . import raycast
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, load_procedural
 from .factors import hue_to_rgb, sample_grid, split_seed
 
 FACTOR_NAMES = ("azimuth", "elevation", "car_type", "colour", "category", "lighting")
@@ -163,14 +163,8 @@ def render(factors, size: int = 64) -> torch.Tensor:
 def load(split: str = "train", n: int | None = None, size: int = 64, seed: int = 0,
          toy_fraction: float = 0.5) -> ArrayDataset:
     """n mixed items (default 5000 train / 1000 test) at size 64 (default) or 32."""
-    if size not in (32, 64):
-        raise ValueError("two-domain: size must be 32 or 64")
-    n = (5000 if split == "train" else 1000) if n is None else int(n)
-    factors = sample_factors(n, seed, split, toy_fraction)
-    return ArrayDataset(
-        render(factors, size), name="two-domain", split=split, factors=factors,
-        factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES, domain=domain_of(factors),
-        sample_factors=lambda n, seed=0: sample_factors(n, seed, None, toy_fraction),
-        render=lambda factors: render(factors, size),
-        info={"size": size, "seed": seed, "domains": DOMAINS, "car_types": CAR_TYPES, "categories": CATEGORIES},
-    )
+    return load_procedural(
+        "two-domain", split, n, size, seed, sizes=(32, 64), factor_names=FACTOR_NAMES, factor_sizes=FACTOR_SIZES,
+        sample_factors=lambda n, seed=0, split=None: sample_factors(n, seed, split, toy_fraction), render=render,
+        info={"domains": DOMAINS, "car_types": CAR_TYPES, "categories": CATEGORIES},
+        fields=lambda factors: {"domain": domain_of(factors)})

@@ -21,20 +21,14 @@ from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import mutual_info_score
 from sklearn.tree import DecisionTreeClassifier
 
+from ..arrays import as_array
 
-# --- shared input handling -------------------------------------------------------------------
-def _as_2d(array, name: str) -> np.ndarray:
-    array = np.asarray(array.detach().cpu() if hasattr(array, "detach") else array)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be an [N, dims] array, got shape {array.shape}")
-    return array
+AS_COLUMNS = dict(dtype=None, columns=True, finite=False)  # codes and factors as given; [N] -> [N, 1]
 
 
 def discretize(values: np.ndarray, n_bins: int = 20) -> np.ndarray:
     """Cut each column into `n_bins` equal-width bins, returning integer bin labels [N, dims]."""
-    values = _as_2d(values, "values")
+    values = as_array(values, "values", **AS_COLUMNS)
     labels = np.zeros(values.shape, dtype=np.int64)
     for j, column in enumerate(values.T):
         edges = np.histogram_bin_edges(column, bins=n_bins)
@@ -44,7 +38,7 @@ def discretize(values: np.ndarray, n_bins: int = 20) -> np.ndarray:
 
 def factors_as_classes(factors, max_classes: int = 20, n_bins: int = 20) -> np.ndarray:
     """Integer class labels per factor: discrete factors relabelled 0..C-1, continuous ones binned."""
-    factors = _as_2d(factors, "factors")
+    factors = as_array(factors, "factors", **AS_COLUMNS)
     classes = np.zeros(factors.shape, dtype=np.int64)
     for j, column in enumerate(factors.T):
         values, labels = np.unique(column, return_inverse=True)
@@ -55,7 +49,8 @@ def factors_as_classes(factors, max_classes: int = 20, n_bins: int = 20) -> np.n
 
 
 def _check_pair(codes, factors) -> tuple[np.ndarray, np.ndarray]:
-    codes, factors = _as_2d(codes, "codes").astype(np.float64), _as_2d(factors, "factors")
+    codes = as_array(codes, "codes", **AS_COLUMNS).astype(np.float64)
+    factors = as_array(factors, "factors", **AS_COLUMNS)
     if len(codes) != len(factors):
         raise ValueError(f"codes and factors must describe the same examples: {len(codes)} codes vs "
                          f"{len(factors)} factor rows")

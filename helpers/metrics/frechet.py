@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..arrays import as_array
+
 
 # --- the distance -------------------------------------------------------------------------------
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
@@ -54,18 +56,9 @@ def frechet_distance_gaussians(mu_1, cov_1, mu_2, cov_2) -> float:
     return float(max(distance, 0.0))                          # round-off can dip a hair below 0
 
 
-def _as_features(features, name: str) -> np.ndarray:
-    features = np.asarray(features.detach().cpu() if hasattr(features, "detach") else features, np.float64)
-    if features.ndim != 2 or len(features) < 2:
-        raise ValueError(f"{name} must be an [N, dims] array with N >= 2, got shape {features.shape}")
-    if not np.isfinite(features).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return features
-
-
 def frechet_distance(feats_a, feats_b) -> float:
     """Fréchet distance between Gaussians fitted (mean, covariance) to two [N, dims] feature sets."""
-    feats_a, feats_b = _as_features(feats_a, "feats_a"), _as_features(feats_b, "feats_b")
+    feats_a, feats_b = as_array(feats_a, "feats_a", min_rows=2), as_array(feats_b, "feats_b", min_rows=2)
     if feats_a.shape[1] != feats_b.shape[1]:
         raise ValueError(f"feature sets differ in width: {feats_a.shape[1]} vs {feats_b.shape[1]}")
     return frechet_distance_gaussians(feats_a.mean(0), np.cov(feats_a, rowvar=False),

@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _as_array(values, name: str) -> np.ndarray:
-    values = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return values
+from ..arrays import as_array
 
 
 def activity(posterior_means) -> np.ndarray:
     """Burda et al. (2016), sec. 5.2: A_u = Cov_x(E_{q(z|x)}[z_u]), the variance over the data of each
     code dimension's posterior mean. A dimension whose mean ignores x (A_u ~ 0) is inactive: its
     posterior has collapsed to the prior."""
-    means = _as_array(posterior_means, "posterior_means")
+    means = as_array(posterior_means, "posterior_means", shape=None)
     if means.ndim != 2 or len(means) < 2:
         raise ValueError(f"posterior_means must be [N >= 2, latent_dim], got shape {means.shape}")
     return means.var(axis=0, ddof=1)
@@ -41,7 +36,7 @@ def active_dims(values, threshold: float | None = None) -> np.ndarray:
     - `values` 2-d [N, latent_dim]: posterior means over a data set; active where Burda et al.'s
       activity A_u > threshold (default 0.01, their choice).
     """
-    values = _as_array(values, "values")
+    values = as_array(values, "values", shape=None)
     if values.ndim == 1:
         return values > (0.5 if threshold is None else threshold)
     if values.ndim == 2:
@@ -51,7 +46,7 @@ def active_dims(values, threshold: float | None = None) -> np.ndarray:
 
 def correlation_matrix(codes) -> np.ndarray:
     """Pearson correlation of the code dimensions [D, D] (dimensions with zero variance are an error)."""
-    codes = _as_array(codes, "codes")
+    codes = as_array(codes, "codes", shape=None)
     if codes.ndim != 2 or len(codes) < 3:
         raise ValueError(f"codes must be [N >= 3, latent_dim], got shape {codes.shape}")
     std = codes.std(axis=0)
@@ -71,7 +66,7 @@ def nac(codes, active=None) -> float:
     unmasked dimensions, as the table does (its m_A columns). Independent codes give ~0 (plus
     sampling noise of order 1/sqrt(N)); duplicated dimensions push it towards 1.
     """
-    codes = _as_array(codes, "codes")
+    codes = as_array(codes, "codes", shape=None)
     if active is not None:
         active = np.asarray(active, dtype=bool)
         if codes.ndim != 2 or active.shape != (codes.shape[1],):

@@ -23,14 +23,9 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import NearestNeighbors
 
+from ..arrays import as_array
 
-def _as_features(features, name: str) -> np.ndarray:
-    features = np.asarray(features.detach().cpu() if hasattr(features, "detach") else features, np.float64)
-    if features.ndim != 2:
-        raise ValueError(f"{name} must be an [N, dims] feature array, got shape {features.shape}")
-    if not np.isfinite(features).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return features
+FEATURES = "[N, dims] feature array"
 
 
 # --- Kynkäänniemi et al. 2019 ---------------------------------------------------------------------
@@ -69,7 +64,7 @@ def precision_recall(real_feats, fake_feats, k: int = 3, chunk_size: int = 1024)
     recall    = 1/|real| sum_{real} f(real, fake)    real samples the model can produce
     Returns a (precision, recall) named tuple.
     """
-    real, fake = _as_features(real_feats, "real_feats"), _as_features(fake_feats, "fake_feats")
+    real, fake = as_array(real_feats, "real_feats", shape=FEATURES), as_array(fake_feats, "fake_feats", shape=FEATURES)
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature sets differ in width: {real.shape[1]} vs {fake.shape[1]}")
     precision = fraction_inside(fake, real, knn_radii(real, k), chunk_size)
@@ -118,7 +113,7 @@ def prd(real_feats, fake_feats, num_clusters: int = 20, num_angles: int = 1001, 
     compares the two sets' cluster histograms with `prd_from_histograms`. Use sets of equal size
     (the paper's recommendation). Returns {"precision", "recall" (curves), "f_8", "f_1_8"}.
     """
-    real, fake = _as_features(real_feats, "real_feats"), _as_features(fake_feats, "fake_feats")
+    real, fake = as_array(real_feats, "real_feats", shape=FEATURES), as_array(fake_feats, "fake_feats", shape=FEATURES)
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature sets differ in width: {real.shape[1]} vs {fake.shape[1]}")
     union = np.concatenate([real, fake])

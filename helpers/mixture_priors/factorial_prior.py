@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Dirichlet
 
-from ..vae import VAE
+from ..vae import LatentVariableModel, seeded
 from . import normal_gamma as ng
 
 
@@ -285,8 +285,12 @@ class FactorialMixturePrior(nn.Module):
         return torch.cat(zs, -1).float(), torch.stack(ks, -1)
 
 
-class MixturePriorVAE(VAE):
+class MixturePriorVAE(LatentVariableModel):
     """A VAE whose prior is a `FactorialMixturePrior` (I = 1: the GMM-SVAE; I > 1: the factorial model).
+
+    The prior is a Bayesian mixture known through its variational posterior: the model samples it
+    (`sample_prior`, the Student-t predictive) but has no closed-form `prior()`, so it derives from
+    `LatentVariableModel`, not `VAE`.
 
     loss(x, labels=None) returns the negative ELBO (4a-4e) per data point, plus Delta times the supervised
     cross-entropy of eq. (8) when labels are given: labels [B, n_supervised], -1 where unknown.
@@ -348,8 +352,17 @@ class MixturePriorVAE(VAE):
         return [torch.cat(p) for p in zip(*parts)]
 
     @torch.no_grad()
-    def generate(self, n: int, clamp: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Means of p(x|z) for z from the Student-t predictive (Sec. 2.6); returns (images, k)."""
-        z, k = self.mixture.sample(n, clamp)
-        return self.likelihood.mean(self.decoder(z.to(self._device()))), k
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, clamp: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+        """z from the Student-t predictive (Sec. 2.6); clamp [n, I'] fixes the components of the first factors
+        (-1: drawn). The components themselves: `model.mixture.sample(n, clamp)`."""
+        with seeded(generator):
+            z, _ = self.mixture.sample(n, clamp)
+        return z.to(self._device())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, clamp: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Means of p(x|z) for z from the Student-t predictive (Sec. 2.6), components clamped as above."""
+        return self.decode_mean(self.sample_prior(n, generator, clamp=clamp))
 

@@ -15,6 +15,7 @@ import math
 
 import torch
 from torch import nn
+from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from ..likelihoods import gaussian_kl
 from ..vae import VAE
@@ -42,6 +43,13 @@ class VaDE(VAE):
         self.weight_logits.copy_(as_tensor(gmm.weights_).log())
         self.means.copy_(as_tensor(gmm.means_))
         self.log_vars.copy_(as_tensor(gmm.covariances_).log())
+
+    def prior(self) -> MixtureSameFamily:
+        """p(z) = sum_k pi_k N(z; m_k, diag v_k): the GMM prior (so `sample_prior`, `log_prior` and the
+        importance weights of `VAE` use it)."""
+        weights = Categorical(logits=self.weight_logits)
+        components = Independent(Normal(self.means, (0.5 * self.log_vars).exp()), 1)
+        return MixtureSameFamily(weights, components)
 
     def responsibilities(self, mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """gamma [B, K]: the same softmax as eq. (5), with plug-in parameters."""

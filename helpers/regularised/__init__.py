@@ -19,7 +19,7 @@ optimizer=torch.optim.Adam(model.main_parameters(), lr))`: the discriminator ste
 optimiser, then the model's loss is taken against it with its weights frozen.
 """
 from .adversarial import AAE, WAE_GAN, LatentDiscriminator, discriminator_loss, generator_loss
-from .adversarial import loss_fn as adversarial_loss_fn
+from ..adversary import adversarial_loss_fn
 from .autoencoders import RAE, Autoencoder, ExPostGMM, decoder_gradient_penalty
 from .flexae import FlexAE, PriorGenerator
 from .flows import IAF, FlowVAE, IAFStep

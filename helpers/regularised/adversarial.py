@@ -14,9 +14,10 @@ whose optimum d* = p / (p + q) gives V(d*) = 2 JS(P || Q) - log 4, i.e. l* = log
 encoder then minimises the non-saturating generator loss -log d(E(x)) (WAE Algorithm 2), which has the
 same fixed point as log(1 - d) but does not vanish while the discriminator wins easily.
 
-Two players, two optimisers (the pattern of `helpers.conditional.cvae.Adversary`): `LatentDiscriminator.step`
+Two players, two optimisers (the two-player base `helpers.adversary.Adversary`): `LatentDiscriminator.step`
 sees detached codes, and the model's `loss` reads the discriminator through `frozen`, so each update
-touches only its own player's parameters (tested bit for bit).
+touches only its own player's parameters (tested bit for bit). `helpers.adversary.adversarial_loss_fn`
+alternates them: the discriminator's step, then the model's loss.
 
 Choices stated: the AAE has a Gaussian encoder q(z|x) (Makhzani et al.'s "Gaussian posterior" option) and
 the decoder likelihood's negative log-probability as reconstruction term; the WAE-GAN has a deterministic
@@ -30,11 +31,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Independent
-from torch.func import functional_call
 
-from ..likelihoods import BernoulliLikelihood, diagonal_gaussian, make_likelihood
+from ..adversary import Adversary, adversarial_loss_fn  # noqa: F401  (the alternating loss_fn)
+from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
+from ..vae import LatentVariableModel, standard_normal
 from .autoencoders import Autoencoder
 
 
@@ -51,105 +52,69 @@ def generator_loss(logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-logits)
 
 
-class LatentDiscriminator(nn.Module):
+class LatentDiscriminator(Adversary):
     """l_gamma(z), the logit of "z came from the positive distribution", with its own Adam optimiser.
 
-    `step(positive, negative)` detaches both inputs (no gradient can reach whoever made them) and clears
-    its own gradients afterwards;
-    `frozen(z)` evaluates l with detached weights (the model's loss cannot move gamma). The optimiser
-    state travels in `state_dict` (`get_extra_state`), so `helpers.train.train` checkpoints resume it.
+    The two-player base (`helpers.adversary.Adversary`): `step(positive, negative)` takes one step of
+    max_gamma V on detached samples, `frozen(z)` evaluates l with its weights as constants (the model's
+    loss cannot move gamma), and the optimiser state travels in `state_dict`, so checkpoints resume it.
     """
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (64, 64), lr: float = 5e-4,
                  betas: tuple[float, float] = (0.9, 0.999)):
-        super().__init__()
-        self.net = mlp([latent_dim, *hidden, 1])
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, betas=betas)
+        super().__init__(mlp([latent_dim, *hidden, 1]), lr, betas)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(-1)
 
-    def frozen(self, z: torch.Tensor) -> torch.Tensor:
-        """l(z) with the weights as constants; gradients still flow through z."""
-        weights = {name: p.detach() for name, p in self.net.named_parameters()}
-        return functional_call(self.net, weights, (z,)).squeeze(-1)
-
     def loss(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-        """-V (eq. above) on detached samples: what the discriminator's step minimises."""
-        return discriminator_loss(self(positive.detach()), self(negative.detach()))
-
-    def step(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-        """One optimiser step of max_gamma V on detached samples (`loss`); returns the loss -V."""
-        loss = self.loss(positive, negative)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)   # leave no gradient behind for anyone else's step
-        return loss.detach()
-
-    def get_extra_state(self):
-        return {"optimizer": self.optimizer.state_dict()}
-
-    def set_extra_state(self, state) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-
-
-def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-    """`loss_fn` for `helpers.train.train` (AAE, WAE_GAN, VAE_IOP): discriminator step, then the model's loss.
-
-    The discriminator's loss is logged as "disc_loss" (log 4 = 1.386 when it cannot tell codes from prior
-    samples). Pass `optimizer=torch.optim.Adam(model.main_parameters(), lr)` to `train`.
-    """
-    x = batch[0]
-    disc_loss = model.adversary_step(x)
-    terms = model.loss(x)
-    terms["disc_loss"] = disc_loss
-    return terms
+        """-V (eq. above): what the discriminator's step minimises."""
+        return discriminator_loss(self(positive), self(negative))
 
 
 class _AdversarialPrior:
     """What AAE and WAE_GAN share (a mixin): prior N(0, I), the discriminator's step, the encoder's
-    adversarial term, sampling from the prior, and the parameter split. Needs `codes(x)`, `decode_mean`."""
+    adversarial term, sampling from the prior, and the parameter split. Needs `codes(x)`, `decode_mean`.
+    `adversarial_loss_fn` logs the discriminator's loss as "disc_loss" (log 4 = 1.386 when it cannot tell
+    codes from prior samples)."""
 
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    adversary_loss_name = "disc_loss"
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I); a seeded generator draws on the CPU (the same numbers on every device)."""
-        device = next(self.parameters()).device
-        if generator is None:
-            return torch.randn(n, self.latent_dim, device=device)
-        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return standard_normal(n, self.latent_dim, next(self.parameters()).device, generator)
 
     def adversary_step(self, x: torch.Tensor) -> torch.Tensor:
         """max_gamma E_P log d(z) + E_Q log(1 - d(z~)): prior samples are positives, codes negatives."""
         with torch.no_grad():
             z_codes = self.codes(x)
-        return self.discriminator.step(self.prior_sample(len(z_codes)), z_codes)
+        return self.discriminator.step(self.sample_prior(len(z_codes)), z_codes)
 
     def adversarial_term(self, z: torch.Tensor) -> torch.Tensor:
         """The encoder's side: -log d(z) against the frozen discriminator, per example."""
         return generator_loss(self.discriminator.frozen(z))
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = D(z), z ~ N(0, I)."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.decode_mean(self.prior_sample(n, generator))
+        return self.decode_mean(self.sample_prior(n, generator))
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder and likelihood parameters (everything but the discriminator)."""
         return [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
 
 
-class AAE(_AdversarialPrior, nn.Module):
+class AAE(_AdversarialPrior, LatentVariableModel):
     """Adversarial autoencoder: Gaussian q(z|x), rec = -log p(x|z) at z ~ q(z|x), lambda = 1 by default.
+    q(z|x), p(x|z) and their means are the shared base's (`helpers.vae.LatentVariableModel`).
 
     loss = rec + lam * (-log d(z)), z ~ q(z|x) reparameterised; logs "loss", "rec", "adv".
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, disc_hidden: tuple[int, ...] = (64, 64), disc_lr: float = 5e-4):
-        super().__init__()
-        self.encoder, self.decoder, self.latent_dim, self.lam = encoder, decoder, latent_dim, lam
-        self.likelihood = likelihood if likelihood is not None else BernoulliLikelihood()
+        super().__init__(encoder, decoder, latent_dim, likelihood)
+        self.lam = lam
         self.discriminator = LatentDiscriminator(latent_dim, disc_hidden, disc_lr)
 
     @classmethod
@@ -159,25 +124,12 @@ class AAE(_AdversarialPrior, nn.Module):
         return cls(encoder_for(data_shape, 2 * latent_dim, hidden), decoder_for(latent_dim, data_shape, hidden),
                    latent_dim, make_likelihood(likelihood, **(likelihood_options or {})), **options)
 
-    def encode(self, x: torch.Tensor) -> Independent:
-        return diagonal_gaussian(self.encoder(x))
-
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x).rsample()
 
-    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x).mean
-
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_mean(self.encode_mean(x))
-
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.codes(x)
-        rec = -self.likelihood(self.decoder(z)).log_prob(x)          # reconstruction phase
+        rec = -self.decode(z).log_prob(x)                             # reconstruction phase
         adv = self.adversarial_term(z)                                # regularisation phase, encoder side
         return {"loss": (rec + self.lam * adv).mean(), "rec": rec.mean(), "adv": adv.mean()}
 

@@ -108,6 +108,10 @@ class Autoencoder(nn.Module):
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
         return self.likelihood.mean(self.decoder(z))
 
+    def decode(self, z: torch.Tensor) -> torch.distributions.Distribution:
+        """p(x | D(z)), the likelihood the reconstruction cost is the negative log of."""
+        return self.likelihood(self.decoder(z))
+
     def reconstruction(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """c(x, D(z)) per example: -log p(x | D(z)) summed over the data dimensions."""
         return -self.likelihood(self.decoder(z)).log_prob(x)
@@ -126,10 +130,18 @@ class Autoencoder(nn.Module):
         return self.expost
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z from the ex-post mixture. It draws with NumPy: a generator hands it its seed (`initial_seed()`),
+        None its own running random state."""
         if self.expost is None:
             raise RuntimeError(f"{type(self).__name__} has no prior to sample: call fit_expost(codes) first")
-        return self.decode_mean(self.expost.sample(n, seed).to(self._device()))
+        seed = generator.initial_seed() if generator is not None else None
+        return self.expost.sample(n, seed).to(self._device())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x = D(z), z from `sample_prior`."""
+        return self.decode_mean(self.sample_prior(n, generator))
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device

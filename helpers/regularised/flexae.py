@@ -72,8 +72,11 @@ class FlexAE(Autoencoder):
     """Deterministic encoder E, decoder D, prior generator G (`generator`), WGAN-GP critic C (`critic`).
 
     loss = rec + lam * (E C(E(x)) - E C(G(u))); logs "loss", "rec", "wasserstein". `adversary_step` takes
-    `critic_steps` critic steps on one batch of codes, each against fresh generator samples.
+    `critic_steps` critic steps on one batch of codes, each against fresh generator samples;
+    `adversarial_loss_fn` logs the last one's critic loss as "disc_loss".
     """
+
+    adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, noise_dim: int | None = None, generator_hidden: tuple[int, ...] = (128, 128),
@@ -92,7 +95,7 @@ class FlexAE(Autoencoder):
         return cls(encoder_for(data_shape, latent_dim, hidden), decoder_for(latent_dim, data_shape, hidden),
                    latent_dim, make_likelihood(likelihood, **(likelihood_options or {})), **options)
 
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z = G(u): samples of the learned prior p_psi."""
         return self.generator.sample(n, generator)
 
@@ -103,14 +106,14 @@ class FlexAE(Autoencoder):
             codes = self.encoder(x)
         for _ in range(self.critic_steps):
             with torch.no_grad():
-                prior = self.prior_sample(len(codes))
+                prior = self.sample_prior(len(codes))
             loss = self.critic.step(codes, prior)
         return loss
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encoder(x)
         rec = self.reconstruction(x, z).mean()                            # c(x, D(E(x)))
-        wasserstein = self.critic.frozen(z).mean() - self.critic.frozen(self.prior_sample(len(z))).mean()
+        wasserstein = self.critic.frozen(z).mean() - self.critic.frozen(self.sample_prior(len(z))).mean()
         return {"loss": rec + self.lam * wasserstein, "rec": rec, "wasserstein": wasserstein}
 
     def main_parameters(self) -> list[nn.Parameter]:
@@ -118,7 +121,6 @@ class FlexAE(Autoencoder):
         return [p for name, p in self.named_parameters() if not name.startswith("critic.")]
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = D(G(u)), u ~ N(0, I_m')."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.decode_mean(self.prior_sample(n, generator))
+        return self.decode_mean(self.sample_prior(n, generator))

@@ -148,10 +148,3 @@ class FlowVAE(VAE):
         closed form)."""
         q0, h = self.encode_with_context(x)
         return self.flow(q0.mean, h)[0]
-
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_mean(self.encode_mean(x))

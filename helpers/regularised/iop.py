@@ -30,8 +30,9 @@ from torch import nn
 
 from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for
-from ..vae import VAE
-from .adversarial import LatentDiscriminator, loss_fn  # noqa: F401  (loss_fn: the same two-player loop)
+from ..vae import VAE, seeded
+from ..adversary import adversarial_loss_fn  # noqa: F401  (the same two-player loop)
+from .adversarial import LatentDiscriminator
 
 
 class VAE_IOP(VAE):
@@ -39,8 +40,11 @@ class VAE_IOP(VAE):
 
     loss = rec + beta * kl with kl = KL(q(z|x) || N(0, I)) - T(z); logs "loss", "rec", "kl" (the estimate of
     KL to the aggregated posterior), "kl_prior" (the analytic KL to N(0, I)) and "log_ratio" (mean T(z)).
-    Train with `helpers.train.train(model, x, loss_fn=loss_fn, optimizer=Adam(model.main_parameters()))`.
+    Train with `helpers.train.train(model, x, loss_fn=adversarial_loss_fn, optimizer=Adam(model.main_parameters()))`;
+    the ratio estimator's loss is logged as "disc_loss".
     """
+
+    adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  ratio_hidden: tuple[int, ...] = (64, 64), ratio_lr: float = 1e-3):
@@ -84,22 +88,17 @@ class VAE_IOP(VAE):
         return log_px + self.prior().log_prob(z) + self.log_ratio(z) - q.log_prob(z)
 
     @torch.no_grad()
-    def sample_prior(self, n: int, oversample: int = 10) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None, oversample: int = 10) -> torch.Tensor:
         """z from the implicit prior by sampling-importance-resampling: draw n * oversample codes from
         N(0, I), keep n of them with probability proportional to exp(T(z)) ~ q(z)/p(z)."""
-        proposals = self.prior().sample((n * oversample,))
-        weights = torch.softmax(self.ratio(proposals), 0)
-        return proposals[torch.multinomial(weights, n, replacement=True)]
+        with seeded(generator):
+            proposals = self.prior().sample((n * oversample,))
+            weights = torch.softmax(self.ratio(proposals), 0)
+            return proposals[torch.multinomial(weights, n, replacement=True)]
 
     @torch.no_grad()
-    def sample(self, n: int, oversample: int = 10) -> torch.Tensor:
-        return self.decode_mean(self.sample_prior(n, oversample))
-
-    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x).mean
-
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(z))
+    def sample(self, n: int, generator: torch.Generator | None = None, oversample: int = 10) -> torch.Tensor:
+        return self.decode_mean(self.sample_prior(n, generator, oversample=oversample))
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder and likelihood parameters (everything but the ratio estimator T)."""

@@ -31,7 +31,7 @@ linearly to 1 over `ramp` steps; alpha = 1 and beta = 0.1 (per dimension, agains
 nats summed over the data dimensions); the encoder's output is standardised over the batch (BatchNorm
 without affine parameters), so a code dimension's scale is mu_i alone; lambda = 1, lambda_gp = 10
 (Gulrajani et al.), one critic step per model step, Adam(0.5, 0.9) for the critic (their setting). The critic steps first on
-detached samples with its own optimiser (the `adversary_step` of `helpers.regularised.adversarial`), so
+detached samples with its own optimiser (`adversary_step`, called by `helpers.adversary.adversarial_loss_fn`), so
 `train(model, x, loss_fn=adversarial_loss_fn, optimizer=model.optimizer(lr, mask_lr),
 after_step=model.after_step)` trains it (the mask has its own, larger learning rate).
 """
@@ -43,6 +43,7 @@ from torch import nn
 from ..likelihoods import make_likelihood
 from ..metrics.latent import active_dims
 from ..nets import decoder_for, encoder_for
+from ..vae import standard_normal
 from .adversarial import LatentDiscriminator
 from .autoencoders import Autoencoder
 
@@ -60,10 +61,10 @@ def gradient_penalty(critic, positive: torch.Tensor, negative: torch.Tensor,
 class LatentCritic(LatentDiscriminator):
     """C(z), a 1-Lipschitz (by penalty) critic on latent codes with its own Adam optimiser.
 
-    Notebook 04's `LatentDiscriminator` with another loss: `step(positive, negative)` maximises
-    E C(positive) - E C(negative) - gp_weight * GP on detached inputs (its loss is the negative of that);
-    `frozen(z)` evaluates C with constant weights, so a model's loss can read it without moving it. The
-    optimiser state travels in `state_dict` (checkpoints resume it).
+    Notebook 04's `LatentDiscriminator` (the two-player base `helpers.adversary.Adversary`) with another
+    loss: `step(positive, negative)` maximises E C(positive) - E C(negative) - gp_weight * GP on detached
+    inputs (its loss is the negative of that); `frozen(z)` evaluates C with constant weights, so a model's
+    loss can read it without moving it. The optimiser state travels in `state_dict` (checkpoints resume it).
     """
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (64, 64), lr: float = 5e-4, gp_weight: float = 10.0,
@@ -72,8 +73,7 @@ class LatentCritic(LatentDiscriminator):
         self.gp_weight = gp_weight
 
     def loss(self, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
-        """-(E C(pos) - E C(neg)) + gp_weight * GP: minimised by the critic."""
-        positive, negative = positive.detach(), negative.detach()
+        """-(E C(pos) - E C(neg)) + gp_weight * GP: minimised by the critic (`step` detaches the samples)."""
         wasserstein = self(positive).mean() - self(negative).mean()
         return -wasserstein + self.gp_weight * gradient_penalty(self, positive, negative)
 
@@ -132,8 +132,11 @@ class MaskAAE(Autoencoder):
     """Deterministic encoder, mask layer, decoder, WGAN-GP latent critic (see the module docstring).
 
     loss = rec + lam * W + w(t) (alpha * sum mu + beta * sum mu (1 - mu)); logs "loss", "rec", "wasserstein",
-    "mask_l1", "mask_binary", "active" (the number of mu_i > 1/2, as a float tensor: no host sync).
+    "mask_l1", "mask_binary", "active" (the number of mu_i > 1/2, as a float tensor: no host sync);
+    `adversarial_loss_fn` logs the critic's loss as "disc_loss".
     """
+
+    adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
                  lam: float = 1.0, mask_l1: float = 1.0, mask_binary: float = 0.1, warmup: int = 200,
@@ -159,29 +162,26 @@ class MaskAAE(Autoencoder):
         """The masked code mu * E(x) (what the decoder reads)."""
         return self.mask(self.encoder(x))
 
-    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def prior_noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """eps ~ N(0, I_m), unmasked; a seeded generator draws on the CPU."""
-        device = self._device()
-        if generator is None:
-            return torch.randn(n, self.latent_dim, device=device)
-        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return standard_normal(n, self.latent_dim, self._device(), generator)
 
-    def masked_prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """mu * eps: the prior as the critic and the decoder see it."""
-        return self.mask(self.prior_sample(n, generator))
+        return self.mask(self.prior_noise(n, generator))
 
     # --- training ----------------------------------------------------------------------------------
     def adversary_step(self, x: torch.Tensor) -> torch.Tensor:
         """The critic's step: masked prior samples are the positives, masked codes the negatives."""
         with torch.no_grad():
             codes = self.encode_mean(x)
-            prior = self.masked_prior_sample(len(codes))
+            prior = self.sample_prior(len(codes))
         return self.critic.step(prior, codes)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encode_mean(x)                                         # mu * E(x)
         rec = self.reconstruction(x, z).mean()                          # c(x, D(mu * E(x)))
-        prior = self.masked_prior_sample(len(z))                        # mu * eps
+        prior = self.sample_prior(len(z))                               # mu * eps
         wasserstein = self.critic.frozen(prior).mean() - self.critic.frozen(z).mean()
         l1, binary = self.mask.sparsity(), self.mask.binarisation()
         mask_loss = self.mask_weight * (self.mask_l1 * l1 + self.mask_binary * binary)
@@ -218,7 +218,6 @@ class MaskAAE(Autoencoder):
         return int(self.mask.active(threshold).sum())
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = D(mu * eps), eps ~ N(0, I_m)."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.decode_mean(self.masked_prior_sample(n, generator))
+        return self.decode_mean(self.sample_prior(n, generator))

@@ -94,9 +94,14 @@ class TwoStageVAE(nn.Module):
         return {**self.stage2.loss(self.stage2_codes(x)), "gamma2": self.gamma2}
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mean of stage 2's decoder at u ~ N(0, I): the codes stage 1's decoder reads."""
+        return self.stage2.sample(n, generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """u ~ N(0, I) -> z = mean of stage 2's decoder -> x = mean of stage 1's decoder."""
-        return self.decode_mean(self.stage2.sample(n))
+        return self.decode_mean(self.sample_prior(n, generator))
 
 
 def stage2_loss_fn(model: TwoStageVAE, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:

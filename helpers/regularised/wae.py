@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..metrics.mmd import DEFAULT_SCALES, mmd
+from ..vae import standard_normal
 from .autoencoders import Autoencoder
 
 
@@ -31,19 +32,18 @@ class WAE_MMD(Autoencoder):  # noqa: N801 (the paper's name)
         super().__init__(encoder, decoder, latent_dim, likelihood)
         self.lam, self.kernel, self.scales = lam, kernel, tuple(scales)
 
-    def prior_sample(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=self._device())
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I); a seeded generator draws on the CPU (the same numbers on every device)."""
+        return standard_normal(n, self.latent_dim, self._device(), generator)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encoder(x)
         rec = self.reconstruction(x, z).mean()
         # MMD is accumulated in float64; back to the loss's dtype so the optimiser sees one precision.
-        divergence = mmd(z, self.prior_sample(len(z)), self.kernel, self.scales).to(rec.dtype)
+        divergence = mmd(z, self.sample_prior(len(z)), self.kernel, self.scales).to(rec.dtype)
         return {"loss": rec + self.lam * divergence, "rec": rec, "mmd": divergence}
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """x = G(z), z ~ N(0, I) (for a WAE + GMM: `model.decode_mean(model.fit_expost(codes).sample(n))`)."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        return self.decode_mean(z.to(self._device()))
+        return self.decode_mean(self.sample_prior(n, generator))

@@ -27,7 +27,7 @@ from torch.distributions import Independent, Normal
 
 from ..likelihoods import make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
-from ..vae import VAE
+from ..vae import VAE, LatentVariableModel, seeded
 from ..likelihoods import diagonal_gaussian
 
 
@@ -60,12 +60,8 @@ class IWAE(VAE):
         bound = iwae_objective(log_w)
         return {"loss": -bound.mean(), "iwae": bound.mean(), "elbo": log_w.mean()}
 
-    @torch.no_grad()
-    def prior_samples(self, n: int) -> torch.Tensor:
-        return self.prior().sample((n,))
 
-
-class TwoLayerIWAE(nn.Module):
+class TwoLayerIWAE(LatentVariableModel):
     """L = 2 stochastic layers (Burda et al. 2016, Sec. 5), trained on L_k.
 
     encoder: x -> 2 * d1 (q(z1|x));  encoder2: z1 -> 2 * d2 (q(z2|z1));
@@ -74,11 +70,9 @@ class TwoLayerIWAE(nn.Module):
 
     def __init__(self, encoder: nn.Module, encoder2: nn.Module, decoder2: nn.Module, decoder: nn.Module,
                  latent_dims: tuple[int, int], likelihood: nn.Module | None = None, k: int = 5):
-        super().__init__()
-        self.encoder, self.encoder2, self.decoder2, self.decoder = encoder, encoder2, decoder2, decoder
+        super().__init__(encoder, decoder, latent_dims[0], likelihood)   # q(z1|x), p(x|z1): the base's
+        self.encoder2, self.decoder2 = encoder2, decoder2
         self.latent_dims = tuple(latent_dims)
-        self.latent_dim = self.latent_dims[0]
-        self.likelihood = likelihood if likelihood is not None else make_likelihood("bernoulli")
         self.k = k
 
     @classmethod
@@ -89,14 +83,6 @@ class TwoLayerIWAE(nn.Module):
         d1, d2 = latent_dims
         return cls(encoder_for(data_shape, 2 * d1, hidden), mlp([d1, *hidden2, 2 * d2]), mlp([d2, *hidden2, 2 * d1]),
                    decoder_for(d1, data_shape, hidden), (d1, d2), make_likelihood(likelihood, **likelihood_options), k)
-
-    def encode(self, x: torch.Tensor) -> Independent:
-        """q(z1|x)."""
-        return diagonal_gaussian(self.encoder(x))
-
-    def decode(self, z1: torch.Tensor):
-        """p(x|z1)."""
-        return self.likelihood(self.decoder(z1))
 
     def top_prior(self) -> Independent:
         """p(z2) = N(0, I)."""
@@ -122,15 +108,9 @@ class TwoLayerIWAE(nn.Module):
         return {"loss": -bound.mean(), "iwae": bound.mean(), "elbo": log_w.mean()}
 
     @torch.no_grad()
-    def prior_samples(self, n: int) -> torch.Tensor:
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z1 ~ p(z1) = int p(z1|z2) p(z2) dz2 (ancestral sampling)."""
-        z2 = self.top_prior().sample((n,))
-        return diagonal_gaussian(self.decoder2(z2)).sample()
+        with seeded(generator):
+            z2 = self.top_prior().sample((n,))
+            return diagonal_gaussian(self.decoder2(z2)).sample()
 
-    @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(self.prior_samples(n)))
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.likelihood.mean(self.decoder(self.encode(x).mean))

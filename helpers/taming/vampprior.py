@@ -86,7 +86,3 @@ class VampPriorVAE(VAE):
         kl = q.log_prob(z) - self.log_prior(z)
         loss = rec + beta * kl
         return {"loss": loss.mean(), "rec": rec.mean(), "kl": kl.mean(), "elbo": -(rec + kl).mean()}
-
-    @torch.no_grad()
-    def prior_samples(self, n: int) -> torch.Tensor:
-        return self.prior().sample((n,))

@@ -28,32 +28,15 @@ the prior's density, samples from other models, the NLL estimator's z ~ q(z|x)) 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from ..adversary import frozen
 from ..likelihoods import BernoulliLikelihood, GaussianLikelihood, diagonal_gaussian, make_likelihood
 from ..nets import decoder_for, encoder_for, mlp
-from ..vae import VAE
-
-
-@contextmanager
-def frozen(module: nn.Module):
-    """Build the graph with `module`'s parameters treated as constants (no gradient reaches them).
-
-    Autograd records at forward time which tensors need gradients, so parameters frozen during the
-    forward pass get no .grad in the later backward pass, and Adam leaves them untouched.
-    """
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
+from ..vae import LatentVariableModel, seeded
 
 
 class HierarchicalPrior(nn.Module):
@@ -155,8 +138,11 @@ class HierarchicalPrior(nn.Module):
         return next(self.parameters()).device
 
 
-class VHPVAE(VAE):
+class VHPVAE(LatentVariableModel):
     """A VAE whose prior is a `HierarchicalPrior`, trained with the bound F in place of the KL.
+
+    The prior has no closed form, so the model has no `prior()` (it derives from `LatentVariableModel`,
+    not `VAE`): `sample_prior(n)` draws z ~ p_Theta(z), `log_prior(z)` is the IWAE estimate of log p_Theta(z).
 
     loss(x, beta, train_prior) = C(x, z) + beta * F   (the Lagrangian divided by lambda = 1 / beta),
     where C is the reconstruction term: -log p(x|z) for a Bernoulli decoder, the squared error for a
@@ -181,9 +167,15 @@ class VHPVAE(VAE):
                    latent_dim, HierarchicalPrior(latent_dim, zeta_dim, prior_hidden),
                    make_likelihood(likelihood, **likelihood_options), n_prior_samples, n_prior_samples_eval)
 
-    def prior(self):
-        raise NotImplementedError("the hierarchical prior p_Theta(z) has no closed form: use "
-                                  "model.hierarchical_prior.log_prob_bound(z, K) or .sample(n)")
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log 1/K sum_k w_k(z) with K = `n_prior_samples_eval`: a stochastic lower bound on log p_Theta(z)."""
+        return self.hierarchical_prior.log_prob_bound(z, self.n_prior_samples_eval)
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ p_Theta(z), e.g. the nodes of the interpolation graph."""
+        with seeded(generator):
+            return self.hierarchical_prior.sample(n)
 
     # --- the terms of the objective -------------------------------------------------------------------
     def reconstruction_error(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -230,12 +222,6 @@ class VHPVAE(VAE):
         log_pz = self.hierarchical_prior.log_prob_bound(z, self.n_prior_samples_eval)
         return log_px_z + log_pz - q.log_prob(z)
 
-    @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        """Means of p(x|z) for z ~ p_Theta(z)."""
-        return self.likelihood.mean(self.decoder(self.hierarchical_prior.sample(n)))
-
-    @torch.no_grad()
-    def prior_samples(self, n: int) -> torch.Tensor:
-        """z ~ p_Theta(z), e.g. the nodes of the interpolation graph."""
-        return self.hierarchical_prior.sample(n)
+    def iwae_bound(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """L_k = log 1/k sum_s w_s, per example, with the weights above."""
+        return torch.logsumexp(self.log_importance_weights(x, k), 0) - math.log(k)
