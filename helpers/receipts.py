@@ -4,8 +4,8 @@
     record("nll_vae", 91.3)
 
 `record` prints the number and, when the runner (`python -m coursetools run`) set `$COURSE_RECEIPT`,
-writes every number recorded so far to that JSON file, which the runner checks against the expected
-ranges in `results/`.
+writes every number recorded so far to that JSON file: the runner collects them into `receipts.json`,
+and the notebook tests check them against the expected ranges in `tests/expected_receipts/`.
 """
 from __future__ import annotations
 
