@@ -91,6 +91,32 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
+def widget_frontend() -> bool:
+    """True only where a live notebook frontend is known to draw ipywidgets: a kernel started by Jupyter
+    Server (JupyterLab, Notebook 7: JPY_SESSION_NAME), by VS Code, or on Colab. papermill and nbconvert start
+    kernels without a frontend; a widget they save renders as an empty box, so they get plain text."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        return False
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    return bool(os.environ.get("JPY_SESSION_NAME") or os.environ.get("COLAB_RELEASE_TAG")
+                or "google.colab" in sys.modules or any(k.startswith("VSCODE_") for k in os.environ))
+
+
+def progress_style() -> str | None:
+    """How `train` shows progress: "widget" (a notebook frontend that draws it), "text" (plain tqdm, which a
+    saved notebook keeps as text), or None. COURSE_PROGRESS=widget|text|none overrides the guess."""
+    forced = os.environ.get("COURSE_PROGRESS", "").strip().lower()
+    if forced in ("widget", "text"):
+        return forced
+    if forced in ("none", "0", "off") or not progress_enabled():
+        return None
+    return "widget" if widget_frontend() else "text"
+
+
 def _as_tensors(data) -> tuple[torch.Tensor, ...]:
     """Accept a tensor, a tuple of tensors (e.g. images and attributes) or a data set with `.images`."""
     if isinstance(data, torch.Tensor):
@@ -172,9 +198,13 @@ class _LossLog:
 
 
 def _progress_bar(show: bool | None, start: int, steps: int, desc: str):
-    if not (progress_enabled() if show is None else show) or start >= steps:
+    style = progress_style() if show is None else (progress_style() or "text") if show else None
+    if style is None or start >= steps:
         return None
-    from tqdm.auto import tqdm
+    if style == "widget":
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm   # plain text: under papermill/nbconvert no empty widget is saved
     return tqdm(total=steps, initial=start, desc=desc, leave=True)
 
 
@@ -242,5 +272,8 @@ def train(model: nn.Module, data, *, steps: int, batch_size: int = 128, lr: floa
                 log.flush()
                 saved.save(step, model, optimizer, sampler, history.terms)
     log.close()
+    finish = getattr(getattr(after_step, "__self__", None), "finish_training", None)
+    if callable(finish):   # e.g. GECO/REWO: a warning when the final beta sits at its clamp
+        finish()
     model.eval()
     return history

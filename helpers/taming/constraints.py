@@ -34,6 +34,7 @@ The module has two layers:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -157,6 +158,24 @@ class ConstraintSchedule(nn.Module):
         self.observe(terms[self.constraint_key])
         self.update_beta()
 
+    def beta_at_clamp(self) -> str | None:
+        """"beta_min" or "beta_max" when beta sits at that bound (a clamp that held the schedule), else None."""
+        beta = float(self.beta)
+        if self.beta_min > 0 and beta <= self.beta_min:
+            return "beta_min"
+        if math.isfinite(self.beta_max) and beta >= self.beta_max:
+            return "beta_max"
+        return None
+
+    def finish_training(self) -> None:
+        """Called once by `helpers.train.train` after the last step: warn when the final beta is at a clamp,
+        since then the schedule, not the constraint, decided where beta ended."""
+        bound = self.beta_at_clamp()
+        if bound is not None:
+            warnings.warn(f"{type(self).__name__}: the final beta = {float(self.beta):.4g} is at its clamp "
+                          f"{bound} = {getattr(self, bound):.4g}; the constraint did not set it (train longer, or "
+                          f"widen the bound)", RuntimeWarning, stacklevel=2)
+
     def extra_repr(self) -> str:
         return f"kappa2={self.kappa2}, nu={self.nu}, alpha={self.alpha}, beta={self.beta_value:.4g}"
 
@@ -204,6 +223,16 @@ class REWO(ConstraintSchedule):
         if self._initial_phase_cache is not False:
             self._initial_phase_cache = bool(self.initial_phase)
         return self._initial_phase_cache
+
+    @property
+    def switch_text(self) -> str:
+        """The switch in words: "switched at step N", or "never switched" while still in the initial phase."""
+        step = int(self.switch_step)
+        return "never switched (still in the initial phase)" if step < 0 else f"switched at step {step}"
+
+    def beta_at_clamp(self) -> str | None:
+        """As for GECO, except in the initial phase: there beta is held at beta_init, not clamped."""
+        return None if self.in_initial_phase() else super().beta_at_clamp()
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
