@@ -8,6 +8,7 @@ Colab links, nbgrader) is the sibling package `coursetools`, which `helpers` nev
 The shared base:
 
 - `runtime`      profiles, devices, seeds, checkpoint folders
+- `precision`    where float64 may live (not on a device without it, such as Apple's MPS)
 - `nets`         encoder / decoder building blocks (MLP, 28x28/32x32 conv, 64x64 conv)
 - `likelihoods`  decoder distributions and the Gaussian KL
 - `vae`          the VAE: loss, sampling, importance weights

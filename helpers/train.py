@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .precision import on_host, wide_dtype
 from .checkpoints import Checkpoint, describe_run, run_config
 from .checkpoints import CheckpointError, load_checkpoint  # noqa: F401  (importable from here, as before)
 from .runtime import without_distribution_checks
@@ -175,8 +176,11 @@ class _LossLog:
         if not self.pending or (not force and len(self.pending) < self.every):
             return
         names = list(self.pending[0][1])
-        table = torch.stack([torch.stack([torch.as_tensor(terms[n], dtype=torch.float64, device=self.device)
-                                          for n in names]) for _, terms in self.pending]).cpu().numpy()
+        wide = wide_dtype(self.device)   # float64 where the device has it; else float64 on the host only
+        table = torch.stack([torch.stack([torch.as_tensor(terms[n], dtype=wide, device=self.device)
+                                          for n in names]) for _, terms in self.pending]).cpu()
+        with on_host():
+            table = table.to(torch.float64).numpy()
         for (step, _), row in zip(self.pending, table):
             values = dict(zip(names, row.tolist()))
             bad = [name for name, value in values.items() if not np.isfinite(value)]

@@ -26,6 +26,8 @@ import math
 import numpy as np
 import torch
 
+from ..precision import wide_dtype
+
 from ..runtime import without_distribution_checks
 
 
@@ -59,7 +61,8 @@ def _chunked_log_mean_exp(model, x: torch.Tensor, n_samples: int, chunk_size: in
     chunk_lse = []
     for start in range(0, n_samples, chunk_size):
         size = min(chunk_size, n_samples - start)
-        log_w = _log_weights(model, x, size).double()       # float64: sums of 5000 terms stay exact
+        log_w = _log_weights(model, x, size)
+        log_w = log_w.to(wide_dtype(log_w.device))   # float64 where the device has it: sums of 5000 terms stay exact
         chunk_lse.append(torch.logsumexp(log_w, dim=0))
     return torch.logsumexp(torch.stack(chunk_lse), dim=0) - math.log(n_samples)   # L_S = lse - log S
 

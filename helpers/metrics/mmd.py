@@ -28,6 +28,8 @@ import math
 
 import torch
 
+from ..precision import on_host, wide_dtype
+
 KERNELS = ("imq", "rbf")
 DEFAULT_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -70,7 +72,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", scales=DEFAULT_SC
                          f"{tuple(y.shape)}")
     if len(x) < 2 or len(y) < 2:
         raise ValueError("the unbiased MMD needs at least two points in each sample")
-    x, y = x.to(torch.float64), y.to(torch.float64)
+    x, y = x.to(wide_dtype(x.device)), y.to(wide_dtype(x.device))   # float64 where the device has it
     return (_mean_off_diagonal(kernel_matrix(x, x, kernel, scales))
             + _mean_off_diagonal(kernel_matrix(y, y, kernel, scales))
             - 2.0 * kernel_matrix(x, y, kernel, scales).mean())
@@ -88,8 +90,10 @@ def gaussian_rbf_mmd(mean_x, std_x: float, mean_y, std_y: float, scales=DEFAULT_
 
     MMD^2 = E k(x, x') [delta = 0, v = 2 s_x^2] + E k(y, y') [delta = 0, v = 2 s_y^2] - 2 E k(x, y).
     """
-    mean_x, mean_y = torch.as_tensor(mean_x, dtype=torch.float64), torch.as_tensor(mean_y, dtype=torch.float64)
-    d, delta2 = mean_x.numel(), float((mean_x - mean_y).pow(2).sum())
+    with on_host():   # host-side arithmetic in float64
+        mean_x, mean_y = (torch.as_tensor(m.detach().cpu() if torch.is_tensor(m) else m, dtype=torch.float64)
+                          for m in (mean_x, mean_y))
+        d, delta2 = mean_x.numel(), float((mean_x - mean_y).pow(2).sum())
 
     def expected_kernel(delta2: float, v: float) -> float:
         return sum((c / (c + 2 * v)) ** (d / 2) * math.exp(-delta2 / (c + 2 * v))

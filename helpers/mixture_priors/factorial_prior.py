@@ -34,6 +34,7 @@ from torch.distributions import Categorical, Dirichlet
 
 from ..vae import LatentVariableModel, seeded
 from . import normal_gamma as ng
+from ..precision import Float64State, on_host, wide_dtype
 
 
 @torch.no_grad()
@@ -41,16 +42,19 @@ def average_terms(terms, x: torch.Tensor, batch_size: int = 1000,
                   keys: Sequence[str] = ("elbo", "rec", "kl_z", "kl_r")) -> dict[str, float]:
     """Data averages of the per-point terms `terms(batch)` returns (a dict of [B] tensors), batch by batch.
 
-    The sums stay on the device, in float64 (each batch's sum, then the total); one copy to the host at the end."""
+    The sums stay on the device, in float64 where it has it (each batch's sum, then the total); one copy to the
+    host at the end."""
     sums = {key: 0.0 for key in keys}
     for start in range(0, len(x), batch_size):
         t = terms(x[start:start + batch_size])
         for key in keys:
-            sums[key] = sums[key] + t[key].sum().double()
-    return {key: float(value) / len(x) for key, value in sums.items()}
+            value = t[key].sum()
+            sums[key] = sums[key] + value.to(wide_dtype(value.device))
+    with on_host():
+        return {key: float(value) / len(x) for key, value in sums.items()}
 
 
-class FactorialMixturePrior(nn.Module):
+class FactorialMixturePrior(Float64State, nn.Module):
     """I Gaussian mixtures with Normal-Gamma / Dirichlet hyperpriors over the I blocks of z.
 
     n_components: K_i for each factor i; block_dim: D (every z_i has D dimensions, z has I*D).
@@ -75,6 +79,11 @@ class FactorialMixturePrior(nn.Module):
             self.register_buffer(f"eta_{i}", prior.expand(k, self.block_dim, 4).clone())
             self.register_buffer(f"counts_{i}", torch.full((k,), float(c0), dtype=torch.float64))
         self.register_buffer("svi_steps", torch.zeros((), dtype=torch.float64))
+
+    @property
+    def state_dtype(self) -> torch.dtype:
+        """float64, or float32 on a device without float64 (see helpers.precision)."""
+        return self.svi_steps.dtype
 
     # --- q(xi) in its two parameterisations ----------------------------------------------------------
     def natural(self, i: int) -> torch.Tensor:
@@ -101,7 +110,7 @@ class FactorialMixturePrior(nn.Module):
 
     def set_means(self, i: int, means: torch.Tensor) -> None:
         """Reset factor i to the hyperprior, with its component means moved to `means` [K_i, D]."""
-        m = means.to(torch.float64)
+        m = means.to(self.state_dtype)
         s, a, b = (torch.full_like(m, v) for v in (self.s0, self.a0, self.b0))
         self.natural(i).copy_(ng.natural_from_mean(m, s, a, b))
         self.counts(i).fill_(self.c0)
@@ -155,7 +164,7 @@ class FactorialMixturePrior(nn.Module):
 
     def global_kl(self) -> torch.Tensor:
         """Lines (4d) + (4e) times N: sum of KL(q(mu, alpha) || p(mu, alpha)) and KL(q(pi) || p(pi))."""
-        total = torch.zeros((), dtype=torch.float64, device=self.svi_steps.device)
+        total = torch.zeros((), dtype=self.state_dtype, device=self.svi_steps.device)
         for i in range(self.n_factors):
             total = total + ng.kl(*self.mean_params(i), self.m0, self.s0, self.a0, self.b0).sum()
             total = total + ng.dirichlet_kl(self.counts(i), self.c0)
@@ -176,12 +185,12 @@ class FactorialMixturePrior(nn.Module):
         """The ELBO of the mixture on fixed codes q(z) (its entropy left out, so var = 0 is allowed):
         N/|B| sum_n sum_i sum_k gamma (E log N + E log pi - log gamma) - global KL, with gamma at eq. (5).
         Computed `chunk` rows at a time ([chunk, K, D] intermediates, not [N, K, D])."""
-        local = torch.zeros((), dtype=torch.float64, device=mu.device)
+        local = torch.zeros((), dtype=self.state_dtype, device=mu.device)
         for start in range(0, len(mu), chunk):
             rows = slice(start, start + chunk)
             logits = self.assignment_logits(mu[rows], var[rows])
             gammas = self.clamp([torch.softmax(l, -1) for l in logits], None if labels is None else labels[rows])
-            local = local + sum((g * l - torch.xlogy(g, g)).sum() for g, l in zip(gammas, logits)).to(torch.float64)
+            local = local + sum((g * l - torch.xlogy(g, g)).sum() for g, l in zip(gammas, logits)).to(self.state_dtype)
         return self.n_data / len(mu) * local - self.global_kl()
 
     def responsibilities_chunked(self, mu: torch.Tensor, var: torch.Tensor, labels: torch.Tensor | None = None,
@@ -199,8 +208,8 @@ class FactorialMixturePrior(nn.Module):
             eta* = [a0 + N_k/2 - 1/2,  -(b0 + s0 m0^2/2 + S2/2),  s0 m0 + S1,  -(s0 + N_k)/2]."""
         optimum = []
         for i, (mu_i, var_i) in enumerate(zip(self.split(mu), self.split(var))):
-            g = gammas[i].to(torch.float64)
-            mu_i, var_i = mu_i.to(torch.float64), var_i.to(torch.float64)
+            g = gammas[i].to(self.state_dtype)
+            mu_i, var_i = mu_i.to(self.state_dtype), var_i.to(self.state_dtype)
             n_k = scale * g.sum(0)[:, None]                                  # [K, 1]
             s1 = scale * g.T @ mu_i                                          # [K, D]
             s2 = scale * g.T @ (mu_i ** 2 + var_i)
@@ -221,7 +230,7 @@ class FactorialMixturePrior(nn.Module):
 
     def step_size(self, t) -> torch.Tensor:
         """rho_t = (t + delay)^(-forgetting)."""
-        return (torch.as_tensor(t, dtype=torch.float64) + self.delay) ** (-self.forgetting)
+        return (torch.as_tensor(t, dtype=self.state_dtype) + self.delay) ** (-self.forgetting)
 
     @torch.no_grad()
     def svi_step(self, mu: torch.Tensor, var: torch.Tensor, labels: torch.Tensor | None = None) -> None:

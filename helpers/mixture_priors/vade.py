@@ -18,6 +18,7 @@ from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from ..likelihoods import gaussian_kl
+from ..precision import on_host
 from ..vae import VAE
 from .factorial_prior import average_terms
 
@@ -38,7 +39,8 @@ class VaDE(VAE):
         """Fit scikit-learn's diagonal GaussianMixture to pre-trained codes, as Jiang et al. do."""
         from sklearn.mixture import GaussianMixture
         gmm = GaussianMixture(self.n_components, covariance_type="diag", random_state=seed, reg_covar=1e-4)
-        gmm.fit(codes.detach().cpu().double().numpy())
+        with on_host():
+            gmm.fit(codes.detach().cpu().double().numpy())
         as_tensor = lambda a: torch.as_tensor(a, dtype=self.means.dtype, device=self.means.device)  # noqa: E731
         self.weight_logits.copy_(as_tensor(gmm.weights_).log())
         self.means.copy_(as_tensor(gmm.means_))

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..precision import Float64State
+
 
 # --- pure functions ---------------------------------------------------------------------------------
 def heaviside(delta):
@@ -85,7 +87,7 @@ def moving_average(average, value, alpha: float):
 
 
 # --- stateful schedules for helpers.train.train -------------------------------------------------------
-class ConstraintSchedule(nn.Module):
+class ConstraintSchedule(Float64State, nn.Module):
     """Shared machinery: the target kappa^2, the moving average of C and the current beta.
 
     Use it as a submodule of the model it trains (so checkpoints keep its buffers):
@@ -137,7 +139,7 @@ class ConstraintSchedule(nn.Module):
 
     def observe(self, constraint) -> None:
         """Fold one minibatch's C into the moving average (tensor ops: no wait for the GPU)."""
-        c = torch.as_tensor(constraint, dtype=torch.float64, device=self.constraint_avg.device)
+        c = torch.as_tensor(constraint, dtype=self.constraint_avg.dtype, device=self.constraint_avg.device)
         avg = self.constraint_avg
         # moving_average(): the first value starts the average, then C_ma <- alpha C_ma + (1 - alpha) C
         self.constraint_avg.copy_(torch.where(torch.isnan(avg), c, self.alpha * avg + (1.0 - self.alpha) * c))
@@ -147,7 +149,7 @@ class ConstraintSchedule(nn.Module):
         raise NotImplementedError
 
     def set_beta(self, value) -> None:
-        value = torch.as_tensor(value, dtype=torch.float64, device=self.beta.device)
+        value = torch.as_tensor(value, dtype=self.beta.dtype, device=self.beta.device)
         self.beta.copy_(value.clamp(self.beta_min, self.beta_max))
 
     def after_step(self, step: int, terms: dict) -> None:
