@@ -110,16 +110,21 @@ def test_first_order_drops_exactly_the_hessian_vector_product():
     assert max(float(h.abs().max()) for h in hvp) > 1e-3                  # and it is not trivially zero
 
 
+def assert_same_terms_and_gradients(a, b, atol=1e-10):
+    """Two (terms, gradients) pairs of `meta_gradient` agree entry by entry."""
+    (terms_a, grads_a), (terms_b, grads_b) = a, b
+    for key in terms_a:
+        assert torch.allclose(terms_a[key], terms_b[key], atol=atol), key
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], atol=atol), name
+
+
 @pytest.mark.parametrize("first_order", [False, True])
 def test_vmap_and_loop_agree_in_value_and_meta_gradient(first_order):
     model, x, neighbours = tiny_local_vae(alpha=0.1, first_order=first_order)
     terms_v, grads_v = meta_gradient(model, x, neighbours)
     model.vectorised = False
-    terms_l, grads_l = meta_gradient(model, x, neighbours)
-    for key in terms_v:
-        assert torch.allclose(terms_v[key], terms_l[key], atol=1e-10), key
-    for name in grads_v:
-        assert torch.allclose(grads_v[name], grads_l[name], atol=1e-10), name
+    assert_same_terms_and_gradients((terms_v, grads_v), meta_gradient(model, x, neighbours))
 
 
 def test_alpha_zero_is_the_vanilla_vae_loss_and_gradients():
@@ -249,10 +254,7 @@ def test_lowrank_path_equals_the_vmap_path_in_value_and_meta_gradient(first_orde
     terms_v, grads_v = meta_gradient(model, x, neighbours)
     model.lowrank = True
     terms_r, grads_r = meta_gradient(model, x, neighbours)
-    for key in terms_v:
-        assert torch.allclose(terms_v[key], terms_r[key], atol=1e-10), key
-    for name in grads_v:
-        assert torch.allclose(grads_v[name], grads_r[name], atol=1e-10), name
+    assert_same_terms_and_gradients((terms_v, grads_v), (terms_r, grads_r))
     assert abs(float(terms_r["loss"].detach()) - float(meta_gradient(tiny_local_vae(alpha=0.0)[0], x, neighbours)[0]["loss"].detach())) > 1e-6
 
 
