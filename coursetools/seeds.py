@@ -3,14 +3,18 @@
 `python -m coursetools seeds --only 00 --seeds 0 1 2 3 4 [--jobs J]` runs the notebook once per seed
 (papermill's SEED) through the runner, then writes `results/seeds/<notebook>_<profile>.csv` and `.md`: per
 numeric receipt entry its mean, sd (n - 1), min, max and each seed's value (`summarise_seeds`,
-`write_seed_summary`). The notebooks' "how much of this is noise" paragraphs quote these files.
+`write_seed_summary`), and copies the .csv to helpers/sweep_tables/ so that the installed package carries it. The notebooks' "how much of this is noise" paragraphs quote these files.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from .notebooks import NOTEBOOK_DIR, REPO_ROOT, checked_notebooks
 from .runner import default_jobs, run_many
+
+# The package's copy of every sweep table (helpers/sweeps.py reads it; it ships in the wheel).
+PACKAGE_TABLES = REPO_ROOT / "helpers" / "sweep_tables"
 
 
 def summarise_seeds(rows: list[dict]) -> list[dict]:
@@ -71,5 +75,7 @@ def seeds(only: list[str] | None, seed_list: list[int], profile: str | None = "q
         title = (f"{nb.stem}: {profile} profile over seeds {', '.join(map(str, seed_list))} "
                  f"(`python -m coursetools seeds --only {nb.stem.split('_')[0]} --seeds {' '.join(map(str, seed_list))}`)")
         write_seed_summary(summarise_seeds(mine), [r["seed"] for r in mine], stem, title)
-        print(f"wrote {stem}.csv and .md")
+        if Path(results).resolve() == (REPO_ROOT / "results").resolve():
+            shutil.copyfile(stem.with_suffix(".csv"), PACKAGE_TABLES / f"{stem.name}.csv")
+        print(f"wrote {stem}.csv and .md (and the package's copy in helpers/{PACKAGE_TABLES.name}/)")
     return 1 if failed else 0

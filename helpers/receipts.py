@@ -35,14 +35,28 @@ def _plain(value):
     return float(value)
 
 
+def flatten(name: str, value) -> dict[str, object]:
+    """A dictionary entry as scalar keys `name.key` (nested dictionaries as `name.key.subkey`), so that every
+    number of a receipt is one key: the seed sweeps (results/seeds/) and the expected ranges hold only those."""
+    if isinstance(value, dict):
+        flat = {}
+        for key, item in value.items():
+            flat.update(flatten(f"{name}.{key}", item))
+        return flat
+    return {name: _plain(value)}
+
+
 def record(name: str, value) -> None:
-    """Record one key number of this notebook; written to `$COURSE_RECEIPT` when the runner set it."""
-    _receipt[name] = _plain(value)
+    """Record one key number of this notebook (a dictionary: one key per entry, `name.key`); written to
+    `$COURSE_RECEIPT` when the runner set it."""
+    entries = flatten(name, value)
+    _receipt.update(entries)
     path = os.environ.get(RECEIPT_ENV)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(_receipt, indent=2, sort_keys=True))
-    print(f"receipt: {name} = {_receipt[name]}")
+    for key, item in entries.items():
+        print(f"receipt: {key} = {item}")
 
 
 def receipt() -> dict:
