@@ -18,6 +18,7 @@ The shared base:
                  alternating loss function (notebooks 01, 03, 04, 05)
 - `interpolate`  linear and graph-based latent interpolation
 - `receipts`     `record`, the key numbers a notebook's last cell records
+- `sweeps`       the 5-seed sweeps of results/seeds/ (shipped in `sweep_tables/`) and `plot_spread`, their figure
 - `arrays`       the one validator of the arrays the metrics and interpolation take
 - `data/`        every data set of the course, by name
 - `metrics/`     likelihood, disentanglement, sample quality (Frechet distance, precision/recall, MMD)
