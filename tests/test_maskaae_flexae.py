@@ -209,3 +209,73 @@ def test_maskaae_trains_with_the_shared_loop():
     assert ((model.mask.values >= 0) & (model.mask.values <= 1)).all()
     reference = copy.deepcopy(model).eval()
     assert reference.sample(4, torch.Generator().manual_seed(0)).shape == (4, 6)
+
+
+def test_mask_layer_at_zero_and_one_against_the_closed_form():
+    """mu_i = 1: the plain product z_i in training and evaluation; mu_i = 0: pure noise xi_i in training (the
+    same draw as torch.randn_like under the same seed), exactly 0 in evaluation."""
+    layer = MaskLayer(2)
+    with torch.no_grad():
+        layer.values.copy_(torch.tensor([0.0, 1.0]))
+    z = torch.tensor([[2.0, -3.0], [0.5, 4.0]])
+    torch.manual_seed(5)
+    trained = layer.train()(z)
+    torch.manual_seed(5)
+    xi = torch.randn_like(z)
+    assert torch.equal(trained[:, 0], xi[:, 0])                     # closed: the noise alone
+    assert torch.equal(trained[:, 1], z[:, 1])                      # open: the code itself
+    evaluated = layer.eval()(z)
+    assert torch.equal(evaluated, torch.stack([torch.zeros(2), z[:, 1]], 1))
+
+
+def _mask_loss_gradient(mu, alpha, beta):
+    model = MaskAAE.for_data((6,), len(mu), hidden=(8,), mask_l1=alpha, mask_binary=beta)
+    with torch.no_grad():
+        model.mask.values.copy_(torch.as_tensor(mu))
+    model.mask.gate.fill_(1.0)
+    model.mask_weight.fill_(1.0)
+    model.binary_weight.fill_(1.0)
+    loss = model.mask_weight * model.mask_l1 * model.mask.sparsity() + model.binary_weight * model.mask_binary * model.mask.binarisation()
+    (grad,) = torch.autograd.grad(loss, model.mask.values)
+    return grad
+
+
+def test_the_old_weights_never_push_a_mask_value_up_and_the_new_ones_have_two_wells():
+    mu = torch.linspace(0, 1, 11)
+    old = _mask_loss_gradient(mu, 1.0, 0.1)                         # alpha + beta (1 - 2 mu) in [0.9, 1.1]
+    assert torch.allclose(old, 1.0 + 0.1 * (1 - 2 * mu)) and (old > 0.85).all()
+    new = _mask_loss_gradient(mu, 1.0, 2.0)                         # zero at mu* = (alpha + beta) / (2 beta) = 3/4
+    assert torch.allclose(new, 1.0 + 2.0 * (1 - 2 * mu))
+    assert (new[mu < 0.74] > 0).all() and (new[mu > 0.76] < 0).all()
+    # projected gradient descent on the mask's loss alone: with beta < alpha everything closes, with
+    # beta > alpha a value above mu* opens fully and one below closes
+    for beta, expected in ((0.1, [0.0, 0.0]), (2.0, [1.0, 0.0])):
+        values = torch.tensor([0.8, 0.7])
+        for _ in range(200):
+            values = (values - 0.05 * _mask_loss_gradient(values, 1.0, beta)).clamp(0, 1)
+        assert values.tolist() == expected
+
+
+def test_binarising_term_switches_on_at_binary_start_and_a_frozen_mask_stays_open():
+    model = MaskAAE.for_data((6,), 4, hidden=(8,), warmup=10, ramp=20)
+    assert model.binary_start == 30
+    model.after_step(28)                                            # the next step is the 29th
+    assert model.binary_weight.item() == 0.0 and model.mask_weight.item() == pytest.approx(19 / 20)
+    model.after_step(29)
+    assert model.binary_weight.item() == 1.0 and model.mask_weight.item() == 1.0
+    assert MaskAAE.for_data((6,), 4, hidden=(8,), warmup=10, ramp=20, binary_start=12).binary_start == 12
+    frozen = MaskAAE.for_data((6,), 4, hidden=(8,), warmup=0, ramp=1, learn_mask=False)
+    assert frozen.mask.gate.item() == 0.0
+    from helpers.train import train
+    train(frozen, torch.rand(100, 6), steps=6, batch_size=50, loss_fn=adversarial_loss_fn,
+          optimizer=frozen.optimizer(1e-3, 1e-1), after_step=frozen.after_step, progress=False)
+    assert frozen.mask.values.detach().tolist() == [1.0] * 4 and frozen.mask.gate.item() == 0.0
+    assert frozen.mask_weight.item() == 0.0 and frozen.binary_weight.item() == 0.0
+
+
+def test_binary_fraction_counts_values_near_zero_or_one():
+    layer = MaskLayer(5)
+    with torch.no_grad():
+        layer.values.copy_(torch.tensor([0.0, 0.04, 0.5, 0.96, 0.9]))
+    assert layer.binary_fraction() == pytest.approx(3 / 5)
+    assert layer.binary_fraction(tolerance=0.1) == pytest.approx(4 / 5)

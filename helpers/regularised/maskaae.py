@@ -16,22 +16,49 @@ N(0, 1)-distributed information. The critic C measures the Wasserstein-1 distanc
 
     critic:  max_C  E_eps C(mu * eps) - E_x C(mu * E(x)) - lambda_gp E_zhat (||grad C(zhat)|| - 1)^2     (WGAN-GP)
     model:   min    c(x, D(mu * E(x))) + lambda [E_eps C(mu * eps) - E_x C(mu * E(x))]                  (W-1 estimate)
-                    + w(t) [alpha sum_i mu_i + beta sum_i mu_i (1 - mu_i)]                              (the mask's loss)
+                    + w(t) alpha sum_i mu_i + b(t) beta sum_i mu_i (1 - mu_i)                           (the mask's loss)
 
 The model's adversarial term is the critic's Wasserstein estimate: the encoder moves through the second
-expectation, the mask through both. The mask's loss adds an L1 pull (use no dimension you do not need)
-and a term mu (1 - mu), zero only at 0 and 1, that pushes the mask to binary; mu is kept in [0, 1] by
-projection after every step (`after_step`). m_A, the active dimensions, are the mu_i above 1/2. In training
-mode `MaskLayer` fills what the mask removes with fresh noise, mu * E(x) + (1 - mu) * xi (our choice: a plain
-product is scale-invariant, see its docstring); at mu in {0, 1} and in eval mode it is the plain product.
+expectation, the mask through both. m_A, the active dimensions, are the mu_i above 1/2.
 
-Choices stated (the paper's schedule and weights are not in the slides): the mask starts fully open and
-is frozen for `warmup` steps while encoder, decoder and critic settle, then its loss weight w(t) rises
-linearly to 1 over `ramp` steps; alpha = 1 and beta = 0.1 (per dimension, against a reconstruction cost in
-nats summed over the data dimensions); the encoder's output is standardised over the batch (BatchNorm
-without affine parameters), so a code dimension's scale is mu_i alone; lambda = 1, lambda_gp = 10
-(Gulrajani et al.), one critic step per model step, Adam(0.5, 0.9) for the critic (their setting). The critic steps first on
-detached samples with its own optimiser (`adversary_step`, called by `helpers.adversary.adversarial_loss_fn`), so
+The mask's loss, and what it does to each mu_i (the slides show the mask, Figure 4, but print no loss for it;
+the weights, the schedule and the binarising term are ours). Its gradient is
+
+    d/d mu_i [alpha mu_i + beta mu_i (1 - mu_i)] = alpha + beta (1 - 2 mu_i).
+
+With beta < alpha this is > alpha - beta > 0 everywhere in [0, 1]: a pull towards 0 whose slope varies by
++-beta, which never pushes a mu_i towards 1 (an earlier version had alpha = 1, beta = 0.1 and called the term
+"binarising": the open mu_i then stopped where the reconstruction's gradient balanced the pull, at 0.7-0.9).
+The term has two wells, 0 and 1, only when beta > alpha: below mu* = (alpha + beta) / (2 beta) the gradient
+pushes down, above it up. With beta > alpha from the first step, though, a mask that starts at 1 sits in the
+upper well and nothing closes. So the two terms act in order:
+
+1. steps < warmup: the mask is frozen at 1 while encoder, decoder and critic settle;
+2. the L1 pull alpha sum mu, its weight w(t) rising linearly to 1 over `ramp` steps: every mu_i falls at rate
+   ~alpha unless the reconstruction's gradient holds it up. That gradient exists because of the noise fill (see
+   `MaskLayer`): half-closing an informative dimension replaces half its signal by noise. The surplus
+   dimensions carry nothing the decoder needs, fall to 0 and are clamped there; the informative ones stop
+   where the reconstruction's gradient equals the pull (strictly inside (0, 1));
+3. from `binary_start` (default warmup + ramp) the double well beta sum mu (1 - mu), beta = 2 > alpha = 1
+   (mu* = 3/4): at 0 its gradient alpha + beta > 0 keeps the closed dimensions shut, and the open ones, held
+   near mu* or above by the reconstruction, are pushed to 1, where the layer is the plain product in
+   training and evaluation alike (no train/eval mismatch in the dimensions the decoder reads).
+
+mu is kept in [0, 1] by projection after every step (`after_step`): a mu_i whose gradient keeps its sign
+runs into 0 or 1 and stays there. `binary_fraction()` measures the result: the share of mu_i within 0.05 of
+{0, 1}. `learn_mask=False` keeps the mask frozen open (mu = 1) for the whole run: the same network, critic and
+standardisation without the mask, to measure what the mask itself adds.
+
+In training mode `MaskLayer` fills what the mask removes with fresh noise, mu * E(x) + (1 - mu) * xi (our
+choice: a plain product is scale-invariant, see its docstring). At mu_i = 1 this is the plain product z_i in
+both modes; at mu_i = 0 it is pure noise xi_i in training (on the code side and the prior side alike, so the
+critic sees the same N(0, 1) coordinate on both and the decoder learns to ignore it) and 0 in evaluation.
+
+Other choices stated: alpha = 1 per dimension against a reconstruction cost in nats summed over the data
+dimensions; the encoder's output is standardised over the batch (BatchNorm without affine parameters), so a
+code dimension's scale is mu_i alone; lambda = 1, lambda_gp = 10 (Gulrajani et al.), one critic step per model
+step, Adam(0.5, 0.9) for the critic (their setting). The critic steps first on detached samples with its own
+optimiser (`adversary_step`, called by `helpers.adversary.adversarial_loss_fn`), so
 `train(model, x, loss_fn=adversarial_loss_fn, optimizer=model.optimizer(lr, mask_lr),
 after_step=model.after_step)` trains it (the mask has its own, larger learning rate).
 """
@@ -89,7 +116,8 @@ class MaskLayer(nn.Module):
     mu * z + (1 - mu) * xi. A plain product mu * z is scale-invariant (the next layer's weights can undo any
     mu_i > 0, so the reconstruction never says which dimensions it needs); with the noise a half-closed
     dimension really loses half its signal, so closing an informative dimension costs reconstruction and
-    closing a redundant one costs nothing. At mu_i in {0, 1}, and in eval mode, it is the plain product.
+    closing a redundant one costs nothing. In eval mode, and at mu_i = 1 in either mode, it is the plain
+    product; at mu_i = 0 in training it is pure noise xi_i (0 in eval mode).
     """
 
     def __init__(self, latent_dim: int, noise: bool = True):
@@ -123,6 +151,11 @@ class MaskLayer(nn.Module):
         mu = self.mask()
         return (mu * (1 - mu)).sum()
 
+    def binary_fraction(self, tolerance: float = 0.05) -> float:
+        """The share of mu_i within `tolerance` of 0 or 1 (1.0: a binary mask)."""
+        mu = self.values.detach()
+        return float(((mu <= tolerance) | (mu >= 1 - tolerance)).float().mean())
+
     def active(self, threshold: float = 0.5) -> torch.Tensor:
         """Boolean [m]: the unmasked dimensions (mu_i > threshold)."""
         return torch.as_tensor(active_dims(self.values.detach().cpu(), threshold))
@@ -131,7 +164,8 @@ class MaskLayer(nn.Module):
 class MaskAAE(Autoencoder):
     """Deterministic encoder, mask layer, decoder, WGAN-GP latent critic (see the module docstring).
 
-    loss = rec + lam * W + w(t) (alpha * sum mu + beta * sum mu (1 - mu)); logs "loss", "rec", "wasserstein",
+    loss = rec + lam * W + w(t) alpha sum mu + b(t) beta sum mu (1 - mu) (w: the L1 ramp, b: 0 before
+    `binary_start`, 1 from it; see the module docstring); logs "loss", "rec", "wasserstein",
     "mask_l1", "mask_binary", "active" (the number of mu_i > 1/2, as a float tensor: no host sync);
     `adversarial_loss_fn` logs the critic's loss as "disc_loss".
     """
@@ -139,17 +173,20 @@ class MaskAAE(Autoencoder):
     adversary_loss_name = "disc_loss"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
-                 lam: float = 1.0, mask_l1: float = 1.0, mask_binary: float = 0.1, warmup: int = 200,
-                 ramp: int = 200, critic_hidden: tuple[int, ...] = (64, 64), critic_lr: float = 5e-4,
-                 gp_weight: float = 10.0, standardise: bool = True):
+                 lam: float = 1.0, mask_l1: float = 1.0, mask_binary: float = 2.0, warmup: int = 200,
+                 ramp: int = 200, binary_start: int | None = None, critic_hidden: tuple[int, ...] = (64, 64),
+                 critic_lr: float = 5e-4, gp_weight: float = 10.0, standardise: bool = True, learn_mask: bool = True):
         if standardise:   # every code dimension with unit variance over the batch: mu_i alone sets its scale
             encoder = nn.Sequential(encoder, nn.BatchNorm1d(latent_dim, affine=False))
         super().__init__(encoder, decoder, latent_dim, likelihood)
         self.lam, self.mask_l1, self.mask_binary, self.warmup, self.ramp = lam, mask_l1, mask_binary, warmup, ramp
+        self.binary_start = warmup + ramp if binary_start is None else binary_start
+        self.learn_mask = learn_mask
         self.mask = MaskLayer(latent_dim)
         self.critic = LatentCritic(latent_dim, critic_hidden, critic_lr, gp_weight)
         self.register_buffer("mask_weight", torch.zeros(()))
-        self.mask.gate.fill_(0.0 if warmup > 0 else 1.0)
+        self.register_buffer("binary_weight", torch.zeros(()))
+        self.mask.gate.fill_(1.0 if learn_mask and warmup <= 0 else 0.0)
 
     @classmethod
     def for_data(cls, data_shape: tuple[int, ...], latent_dim: int, likelihood: str = "bernoulli",
@@ -184,7 +221,7 @@ class MaskAAE(Autoencoder):
         prior = self.sample_prior(len(z))                               # mu * eps
         wasserstein = self.critic.frozen(prior).mean() - self.critic.frozen(z).mean()
         l1, binary = self.mask.sparsity(), self.mask.binarisation()
-        mask_loss = self.mask_weight * (self.mask_l1 * l1 + self.mask_binary * binary)
+        mask_loss = self.mask_weight * self.mask_l1 * l1 + self.binary_weight * self.mask_binary * binary
         active = (self.mask.values.detach() > 0.5).sum().to(rec.dtype)
         return {"loss": rec + self.lam * wasserstein + mask_loss, "rec": rec, "wasserstein": wasserstein,
                 "mask_l1": l1.detach(), "mask_binary": binary.detach(), "active": active}
@@ -193,12 +230,16 @@ class MaskAAE(Autoencoder):
     def after_step(self, step: int, terms: dict | None = None) -> None:
         """The mask's schedule (pass as `train(..., after_step=model.after_step)`): project mu to [0, 1], then
         set what the next step, number t = step + 1 (train() counts from 1), uses: the mask is frozen for
-        t < warmup, and its loss weight is (t - warmup) / ramp, clipped to [0, 1]. Python numbers only: no
-        host-device sync."""
+        t < warmup, the L1 weight is (t - warmup) / ramp, clipped to [0, 1], and the binarising term's weight
+        is 1 from t = binary_start on. With learn_mask=False all stay 0 (the mask frozen open). Python numbers
+        only: no host-device sync."""
         self.mask.project_()
+        if not self.learn_mask:
+            return
         t = step + 1
         self.mask.gate.fill_(1.0 if t >= self.warmup else 0.0)
         self.mask_weight.fill_(min(1.0, max(0.0, (t - self.warmup) / max(self.ramp, 1))))
+        self.binary_weight.fill_(1.0 if t >= self.binary_start else 0.0)
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Encoder, decoder, mask and likelihood parameters (everything but the critic)."""
