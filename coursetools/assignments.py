@@ -186,6 +186,10 @@ def problems(nb) -> list[str]:
             found.append(f"cell {i} ({grade_id}) is not locked (python -m coursetools grading NOTEBOOK locks it)")
     found += [f"cell {i} uses {name!r}, which an exercise defines (cell {j}): an unanswered exercise would break it"
               for i, name, j in later_uses_of_exercise_names(nb)]
+    found += [f"cell {i} (exercise {nbgrader_metadata(nb.cells[i]).get('grade_id')!r}) rebinds {name!r}, which cell "
+              f"{j} binds and cell(s) {', '.join(map(str, readers))} use: rerunning them after the exercise would "
+              f"see the exercise's value (give the exercise's result its own name)"
+              for i, name, j, readers in exercise_rebindings(nb)]
     return found
 
 
@@ -253,6 +257,38 @@ def later_uses_of_exercise_names(nb) -> list[tuple[int, str, int]]:
             for name in defined_names(tree):  # rebound by a non-exercise cell: later reads see that value
                 defined.pop(name, None)
     return uses
+
+
+def _imported_names(tree: ast.Module) -> set[str]:
+    """Names a cell binds by an import statement at its top level (re-importing a module changes nothing)."""
+    return {(a.asname or a.name).split(".")[0] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+            for a in node.names}
+
+
+def exercise_rebindings(nb) -> list[tuple[int, str, int, list[int]]]:
+    """(exercise cell, name, binding cell, reading cells) for every name an exercise cell rebinds that a
+    non-exercise cell binds and other non-exercise cells read, before or after the exercise: once the
+    exercise has run, rerunning such a reader (or "Run all" from an earlier cell) sees the exercise's value.
+    Notebook 03 once had `transfer_accuracy = {}` in an exercise, the helper an earlier cell calls, so that
+    cell raised TypeError when rerun. Names an exercise binds only by an import are left out."""
+    trees = {i: _code(c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    trees = {i: t for i, t in trees.items() if t is not None}
+    bound_by, read_by = {}, {}
+    for i, tree in trees.items():
+        if is_exercise(nb.cells[i]):
+            continue
+        for name in defined_names(tree):
+            bound_by.setdefault(name, i)
+        for name in free_names(tree):
+            read_by.setdefault(name, []).append(i)
+    found = []
+    for i, tree in trees.items():
+        if not is_exercise(nb.cells[i]):
+            continue
+        for name in sorted(defined_names(tree) - _imported_names(tree)):
+            if name in bound_by and read_by.get(name):
+                found.append((i, name, bound_by[name], read_by[name]))
+    return found
 
 
 # --- nbgrader itself -----------------------------------------------------------------------------

@@ -73,6 +73,31 @@ def test_problems_finds_a_later_cell_that_uses_an_exercise():
     assert assignments.later_uses_of_exercise_names(nb) == []
 
 
+def test_problems_finds_an_exercise_that_rebinds_a_name_other_cells_use():
+    """Notebook 03's old exercise 3 in small: the setup imports a helper, an earlier cell calls it, and the
+    exercise rebinds its name (`transfer_accuracy = {}`), so rerunning the earlier cell raises TypeError."""
+    nb = toy_notebook()
+    nb.cells[1].source = "import numpy as np\nfrom math import fsum as transfer_accuracy"
+    nb.cells.insert(3, nbformat.v4.new_code_cell("def summary(xs):\n    return transfer_accuracy(xs)\n"
+                                                 "print(summary([0.5, 0.25]))"))
+    solution = nb.cells[5]
+    solution.source = ("transfer_accuracy = {}   # name -> accuracy\n" + solution.source)
+    assignments.prepare(nb)
+    assert assignments.exercise_rebindings(nb) == [(5, "transfer_accuracy", 1, [3])]
+    found = "\n".join(assignments.problems(nb))
+    assert "cell 5 (exercise 'ex1') rebinds 'transfer_accuracy', which cell 1 binds and cell(s) 3 use" in found
+    # the same exercise with its own name for the result is gradable
+    solution.source = solution.source.replace("transfer_accuracy = {}", "my_transfer = {}")
+    assert assignments.exercise_rebindings(nb) == [] and assignments.problems(nb) == []
+    # re-importing a module the notebook uses changes nothing, and a name no other cell reads is free
+    solution.source = "import numpy as np\nscratch = 1\n" + solution.source
+    nb.cells[1].source += "\nscratch = 0"
+    assert assignments.exercise_rebindings(nb) == []
+    # a test cell that rebinds a notebook name is caught too
+    nb.cells[6].source = "transfer_accuracy = None\n" + nb.cells[6].source
+    assert [(i, name) for i, name, _, _ in assignments.exercise_rebindings(nb)] == [(6, "transfer_accuracy")]
+
+
 def test_problems_finds_cells_out_of_form():
     nb = toy_notebook()
     assignments.prepare(nb)
