@@ -5,7 +5,9 @@
                  auto-encoders", UAI 2020, https://arxiv.org/abs/1912.04564) or, for a probabilistic
                  encoder, Burda et al.'s (2016) activity statistic A_u = Cov_x(E_{q(z|x)}[z_u]) above
                  0.01 (Y. Burda, R. Grosse, R. Salakhutdinov, "Importance Weighted Autoencoders",
-                 ICLR 2016, https://arxiv.org/abs/1509.00519).
+                 ICLR 2016, https://arxiv.org/abs/1509.00519). A_u > ACTIVITY_THRESHOLD (0.01) is the
+                 course's one criterion for an "active" dimension of a probabilistic encoder: notebooks
+                 count active dimensions with `active_dims`, never with a second rule (a KL cut-off, say).
 - `nac`          normalised absolute (off-diagonal) correlation of the codes, Table 2 of Prathosh A.P.,
                  "The landscape of Regularized Auto-Encoders for generative modeling" (lecture slides
                  on MaskAAE and FlexAE, IIT Delhi; no public link): how far the aggregate posterior is
@@ -17,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import as_array
+
+ACTIVITY_THRESHOLD = 0.01   # Burda et al. (2016): dimension u is active when A_u = Var_x(E_q[z_u]) > 0.01
+MASK_THRESHOLD = 0.5        # a mask layer's value above 1/2 keeps its dimension (MaskAAE's m_A)
 
 
 def activity(posterior_means) -> np.ndarray:
@@ -32,15 +37,17 @@ def activity(posterior_means) -> np.ndarray:
 def active_dims(values, threshold: float | None = None) -> np.ndarray:
     """Boolean mask of the active latent dimensions; `.sum()` counts them (m_A in the MaskAAE tables).
 
-    - `values` 1-d: a mask layer's values (MaskAAE); active where value > threshold (default 0.5).
+    - `values` 1-d: a mask layer's values (MaskAAE); active where value > threshold (default
+      MASK_THRESHOLD = 0.5).
     - `values` 2-d [N, latent_dim]: posterior means over a data set; active where Burda et al.'s
-      activity A_u > threshold (default 0.01, their choice).
+      activity A_u > threshold (default ACTIVITY_THRESHOLD = 0.01, their choice and the course's one
+      criterion for a probabilistic encoder).
     """
     values = as_array(values, "values", shape=None)
     if values.ndim == 1:
-        return values > (0.5 if threshold is None else threshold)
+        return values > (MASK_THRESHOLD if threshold is None else threshold)
     if values.ndim == 2:
-        return activity(values) > (0.01 if threshold is None else threshold)
+        return activity(values) > (ACTIVITY_THRESHOLD if threshold is None else threshold)
     raise ValueError(f"active_dims needs a 1-d mask or [N, latent_dim] posterior means, got shape {values.shape}")
 
 
