@@ -8,5 +8,6 @@ A notebook imports nothing from here: it records its key numbers with `helpers.r
 - `runner`       executing notebooks with papermill, several at a time, HTML export, the receipts table
 - `seeds`        seed sweeps and their summaries in results/seeds/
 - `assignments`  the exercises as nbgrader cells: prepare, check, release and autograde (docs/instructors.md)
-- `cli`          the command line, `python -m coursetools run|seeds|strip|assignments|grading|student`
+- `stamp`        pin the notebooks to a course revision: Colab install line, revision check, Drive, links
+- `cli`          the command line, `python -m coursetools run|seeds|strip|assignments|grading|student|stamp`
 """

@@ -305,9 +305,43 @@ def nbgrader(args: list[str], root: Path, env: dict[str, str] | None = None) -> 
     return log
 
 
-def course_directory(notebooks: list[Path], root: Path) -> Path:
+#: What a student version says at its top: how to run it, also on Colab (which ignores the tag).
+STUDENT_NOTE_MARK = "**How to run this assignment.**"
+STUDENT_NOTE = f"""
+
+---
+
+{STUDENT_NOTE_MARK} This is the student version: each exercise is a code cell that reads
+`# YOUR CODE HERE`, followed by a locked test cell. Write your answer, then run the test cell: it prints
+`Correct: ...` when your answer passes (some checks are hidden until grading). Written answers go where a
+cell reads `YOUR ANSWER HERE`. To skip an exercise, leave it as it is: its cells carry the
+`{RUN_ON_TAG}` tag, so "Run all" in JupyterLab or Jupyter Notebook goes on past its failing test cell,
+and no later cell uses what an exercise defines.
+
+**On Colab**, "Run all" stops at the first cell that raises (Colab ignores the tag, as far as we know):
+solve the exercise, or skip it by selecting its failing test cell and choosing *Runtime → Run after*, which
+runs every cell below it."""
+
+
+def add_student_note(nb) -> bool:
+    """Append the note on how to run a student version to the notebook's first Markdown cell (or insert it
+    as the first cell); False when it is already there."""
+    if any(STUDENT_NOTE_MARK in cell.source for cell in nb.cells if cell.cell_type == "markdown"):
+        return False
+    if nb.cells and nb.cells[0].cell_type == "markdown":
+        nb.cells[0].source = nb.cells[0].source.rstrip("\n") + STUDENT_NOTE
+    else:
+        import nbformat
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(STUDENT_NOTE.lstrip("\n-\n")))
+    return True
+
+
+def course_directory(notebooks: list[Path], root: Path, revision: str | None = None) -> Path:
     """nbgrader's course layout: `root/nbgrader_config.py` and `root/source/<name>/<name>.ipynb`, one
-    assignment per notebook, named by the notebook's stem."""
+    assignment per notebook, named by the notebook's stem. Each copy carries the note on how to run the
+    student version (`add_student_note`); with `revision`, its Colab install line and links are stamped at
+    that revision (coursetools.stamp), so a released notebook installs the helpers it was written with."""
+    import nbformat
     root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(CONFIG_FILE, root / "nbgrader_config.py")
     for path in notebooks:
@@ -315,14 +349,19 @@ def course_directory(notebooks: list[Path], root: Path) -> Path:
             shutil.rmtree(stale, ignore_errors=True)  # a regenerated assignment starts from the notebook as it is
         folder = root / "source" / path.stem
         folder.mkdir(parents=True)
-        shutil.copyfile(path, folder / path.name)
+        nb = nbformat.read(path, as_version=4)
+        add_student_note(nb)
+        if revision:
+            from .stamp import stamp_notebook
+            stamp_notebook(nb, revision, absolute_links=True)
+        nbformat.write(nb, folder / path.name)
     return root
 
 
-def generate(notebooks: list[Path], root: Path) -> list[Path]:
+def generate(notebooks: list[Path], root: Path, revision: str | None = None) -> list[Path]:
     """Write the course directory and run `nbgrader generate_assignment` for every notebook; return the
-    released notebooks, `root/release/<name>/<name>.ipynb`."""
-    course_directory(notebooks, root)
+    released notebooks, `root/release/<name>/<name>.ipynb` (stamped at `revision` when given)."""
+    course_directory(notebooks, root, revision)
     released = []
     for path in notebooks:
         nbgrader(["generate_assignment", path.stem, "--force"], root)
@@ -394,11 +433,18 @@ def prepare_for_grading(notebooks: list[Path], write: bool = True) -> int:
 
 def release_assignments(only: list[str] | None = None, out: str | Path = "build/assignments",
                         folder: str | Path = NOTEBOOK_DIR, validate_each: bool = False, smoke: bool = False,
-                        colab: str | None = None, branch: str = "main") -> int:
+                        colab: str | None = None, branch: str = "main", revision: str | None = "HEAD") -> int:
     """`make assignments`: every selected notebook through `nbgrader generate_assignment` into the course
     directory `out`; a table of points per notebook; with `validate_each`, `nbgrader validate` on each; with
-    `colab` (owner/repo), Colab badges and links for the released notebooks pushed to that repository."""
+    `colab` (owner/repo), Colab badges and links for the released notebooks pushed to that repository.
+    The released notebooks install the course at `revision` on Colab (default: the checkout's commit)."""
     import nbformat
+    from .stamp import resolve_revision
+    try:
+        revision = resolve_revision(revision)
+    except SystemExit as exc:   # not a git checkout: the stamped revision
+        revision = resolve_revision(None)
+        print(f"{exc}; the released notebooks install the course at {revision!r}", file=sys.stderr)
     try:
         notebooks = select_notebooks(only, Path(folder))
     except SystemExit as exc:
@@ -414,7 +460,9 @@ def release_assignments(only: list[str] | None = None, out: str | Path = "build/
         return 1
     out = Path(out)
     print(f"releasing {len(notebooks)} notebook(s) through nbgrader into {out}/ ...", flush=True)
-    released = generate(notebooks, out)
+    released = generate(notebooks, out, revision)
+    print(f"on Colab the released notebooks install the course at {revision}: push that revision to "
+          f"the course repository (or pass --revision TAG)")
     if colab:
         readme = link_for_colab(released, out / "release", colab, branch)
         print(f"Colab links for {colab} ({branch}): {readme}")

@@ -10,6 +10,7 @@
         remove outputs, keeping (from EXECUTED, if given) those of `# NBVAL_CHECK_OUTPUT` cells
         (coursetools.notebooks).
     python -m coursetools assignments [--only 00 01] [--out build/assignments] [--validate] [--colab OWNER/REPO]
+                                      [--revision TAG|COMMIT]
         release the student versions through nbgrader (`make assignments`): an nbgrader course directory
         with source/, release/ and gradebook.db; --validate also runs `nbgrader validate` on each notebook
         (coursetools.assignments; docs/instructors.md).
@@ -18,6 +19,11 @@
         then list what keeps a notebook from being gradable; --check changes nothing.
     python -m coursetools student NOTEBOOK [--out FOLDER]
         write one notebook's student version (through nbgrader, like `assignments`).
+    python -m coursetools stamp [--revision REV|HEAD] [--absolute-links] [--only 00 01] [--check]
+        pin the notebooks to a course revision: the setup cell's COURSE_REVISION, Colab install lines and
+        revision check, the CHECKPOINT_TO_DRIVE parameter, the Colab badge and repository links at REV
+        (--absolute-links: relative links too), pyproject.toml's [tool.coursetools] revision
+        (coursetools.stamp; README.md, "On Colab").
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from pathlib import Path
 
 from helpers.runtime import PROFILES
 
-from . import assignments, runner, seeds
+from . import assignments, runner, seeds, stamp
 from .notebooks import NOTEBOOK_DIR, REPO_ROOT, strip_outputs
 
 
@@ -66,13 +72,28 @@ def main(argv: list[str] | None = None) -> int:
                           help="point the released notebooks' Colab badges at OWNER/REPO, where you will push "
                                "release/ as the repository root, and write release/README.md with the links")
     assign_p.add_argument("--branch", default="main", help="the branch of --colab (default main)")
+    assign_p.add_argument("--revision", default="HEAD", help="the course revision the released notebooks install "
+                                                            "on Colab: a tag or commit (default: HEAD's commit)")
     grading_p = sub.add_parser("grading", help="lock and tag a notebook's cells for nbgrader; list problems")
     grading_p.add_argument("notebooks", nargs="+")
     grading_p.add_argument("--check", action="store_true", help="only list the problems; change nothing")
     student_p = sub.add_parser("student", help="write one notebook's student version (through nbgrader)")
     student_p.add_argument("notebook")
     student_p.add_argument("--out", default="build/student")
+    stamp_p = sub.add_parser("stamp", help="pin the notebooks to a course revision (setup cell, Drive, links)")
+    stamp_p.add_argument("--revision", default=None, help="a tag or commit (HEAD: the checkout's commit); default: "
+                                                         "pyproject.toml's [tool.coursetools] revision, else main")
+    stamp_p.add_argument("--absolute-links", action="store_true", help="rewrite relative links (../results/..., "
+                                                                       "other notebooks) as absolute ones at REV")
+    stamp_p.add_argument("--only", nargs="+", default=None, help="notebook numbers or names, e.g. 00 01")
+    stamp_p.add_argument("--notebooks", default=str(NOTEBOOK_DIR))
+    stamp_p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook would change")
+    stamp_p.add_argument("--no-record", action="store_true", help="leave pyproject.toml's revision as it is")
     args = parser.parse_args(argv)
+    if args.command == "stamp":
+        from .notebooks import select_notebooks
+        return stamp.stamp(select_notebooks(args.only, Path(args.notebooks)), args.revision, args.absolute_links,
+                           args.check, record=not args.no_record)
     if args.command == "run":
         return runner.run(args.profile, args.only, args.out, args.notebooks, args.jobs, args.smoke)
     if args.command == "seeds":
@@ -82,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "assignments":
         return assignments.release_assignments(args.only, args.out, args.notebooks, args.validate, args.smoke,
-                                               args.colab, args.branch)
+                                               args.colab, args.branch, args.revision)
     if args.command == "grading":
         return assignments.prepare_for_grading([Path(nb) for nb in args.notebooks], write=not args.check)
     print(assignments.student_version(Path(args.notebook), Path(args.out)))  # "student"

@@ -13,8 +13,12 @@ way on the CPU. Each notebook states its caps next to its profile table.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,14 +129,153 @@ def pick_profile_values(table: dict, profile: str, smoke: bool = False, caps: di
     return values
 
 
-def checkpoint_dir(notebook: str, profile: str, smoke: bool = False) -> Path | None:
+def checkpoint_dir(notebook: str, profile: str, smoke: bool = False, drive: bool | None = None) -> Path | None:
     """Where a notebook's training runs checkpoint: None in quick (runs take seconds), else
     `$COURSE_CHECKPOINT_DIR/<notebook>-<profile>[-smoke]` (default folder: checkpoints/ beside the
-    notebook). One folder per profile, so a gpu run never resumes from a paper run's files."""
+    notebook). One folder per profile, so a gpu run never resumes from a paper run's files.
+
+    On Colab the folder beside the notebook is deleted with the runtime, so there `drive` (the notebook's
+    `CHECKPOINT_TO_DRIVE`; None: on for paper, off for gpu) puts it on Google Drive (`checkpoints_on_drive`).
+    Off Colab `drive` changes nothing."""
     if profile == "quick":
         return None
+    checkpoints_on_drive(profile, drive)
     root = Path(os.environ.get("COURSE_CHECKPOINT_DIR") or "checkpoints")
     return root / f"{notebook}-{profile}{'-smoke' if smoke else ''}"
+
+
+# --- Colab: checkpoints on Google Drive --------------------------------------------------------------
+#: Where Colab mounts Google Drive, and the course's folder in it (MyDrive/<DRIVE_FOLDER>/checkpoints).
+DRIVE_MOUNT = "/content/drive"
+DRIVE_FOLDER = "structured-latents-course"
+_drive_root: Path | None = None   # set once Drive is mounted and COURSE_CHECKPOINT_DIR points into it
+
+
+def on_colab() -> bool:
+    """Whether this runs in a Colab kernel (it imports google.colab before any cell runs)."""
+    return "google.colab" in sys.modules
+
+
+def folder_size(folder: str | os.PathLike) -> tuple[int, int]:
+    """(files, bytes) under `folder` (0, 0 when it does not exist)."""
+    files = [p for p in Path(folder).rglob("*") if p.is_file()] if Path(folder).exists() else []
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def checkpoints_on_drive(profile: str, enabled: bool | None = None) -> Path | None:
+    """On Colab, for the gpu and paper profiles, keep checkpoints on Google Drive: a recycled runtime deletes
+    /content, and with it the checkpoints that exist for exactly that disconnect.
+
+    `enabled` (the notebook's `CHECKPOINT_TO_DRIVE`): None is on for paper (hours of training) and off for
+    gpu (20 minutes; mounting asks for a sign-in). When on: mount Drive at `DRIVE_MOUNT`, set
+    `COURSE_CHECKPOINT_DIR` to `MyDrive/<DRIVE_FOLDER>/checkpoints`, print where the files go, how much space
+    the course's checkpoints there take and how much Drive has free; return that folder. A
+    `COURSE_CHECKPOINT_DIR` the learner set is kept. Off Colab, in quick, or when off: nothing changes, None.
+    """
+    global _drive_root
+    if profile == "quick" or not on_colab():
+        return None
+    enabled = (profile == "paper") if enabled is None else bool(enabled)
+    here = os.environ.get("COURSE_CHECKPOINT_DIR")
+    if not enabled:
+        if _drive_root is None and not here:
+            print(f"checkpoints: in {Path('checkpoints').resolve()}, deleted with this Colab runtime; set "
+                  "CHECKPOINT_TO_DRIVE = True in the parameters cell to keep them on Google Drive")
+        return None
+    if _drive_root is not None and here == str(_drive_root):
+        return _drive_root   # mounted by an earlier call
+    if here:
+        print(f"checkpoints: in COURSE_CHECKPOINT_DIR={here} (set before the notebook; Drive not mounted by it)")
+        return None
+    from google.colab import drive
+    drive.mount(DRIVE_MOUNT)
+    root = Path(DRIVE_MOUNT) / "MyDrive" / DRIVE_FOLDER / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ["COURSE_CHECKPOINT_DIR"] = str(root)
+    _drive_root = root
+    files, size = folder_size(root)
+    free = shutil.disk_usage(root).free
+    print(f"checkpoints: on Google Drive, {root}/<notebook>-{profile}/ (kept when the runtime is recycled; "
+          f"rerun the notebook to resume). The course's checkpoints there now: {files} file(s), "
+          f"{size / 1e6:.1f} MB; Drive has {free / 1e9:.1f} GB free. Each run's file holds its model and "
+          f"optimiser state (a few MB for the quick-sized nets, up to a few hundred MB for paper's); "
+          f"delete {root} to free the space.")
+    return root
+
+
+# --- the installed revision ---------------------------------------------------------------------------
+DISTRIBUTION = "structured-latents-course"
+_PINNED = re.compile(r"^(?:[0-9a-f]{7,40}|v?\d+(?:\.\d+)*(?:[-.+][0-9A-Za-z.]+)?)$")
+
+
+def is_pinned(revision: str | None) -> bool:
+    """A commit (7-40 hex digits) or a version tag (v0.2, 2026.1): one fixed tree. A branch name such as
+    "main" is not: it moves."""
+    return bool(revision) and bool(_PINNED.match(str(revision)))
+
+
+def installed_revision() -> dict:
+    """How the course package was installed, from its PEP 610 record (direct_url.json): `how` is "vcs"
+    (pip install git+URL@REV: `requested` and `commit` say which), "editable" or "checkout" (a repository
+    on sys.path: the notebook and helpers are one tree), "archive" (a wheel or sdist file) or "index"."""
+    from importlib.metadata import PackageNotFoundError, distribution
+    try:
+        dist = distribution(DISTRIBUTION)
+    except PackageNotFoundError:
+        return {"how": "checkout"}
+    if str(getattr(dist, "_path", "")).endswith(".egg-info") or \
+            Path(dist.locate_file("helpers")).resolve() != Path(__file__).resolve().parent:
+        return {"how": "checkout"}   # a repository's own metadata, or an install shadowed by a checkout
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return {"how": "index"}
+    info = json.loads(text)
+    if "vcs_info" in info:
+        vcs = info["vcs_info"]
+        return {"how": "vcs", "url": info.get("url", ""), "commit": vcs.get("commit_id"),
+                "requested": vcs.get("requested_revision")}
+    if info.get("dir_info", {}).get("editable"):
+        return {"how": "editable", "url": info.get("url", "")}
+    return {"how": "archive", "url": info.get("url", "")}
+
+
+def course_revision() -> str | None:
+    """The fixed revision the installed package came from (a tag or commit), or None when it is not known
+    (a checkout, an editable or a wheel install): links to results at that revision match the code."""
+    info = installed_revision()
+    if info["how"] != "vcs":
+        return None
+    return info["requested"] if is_pinned(info.get("requested")) else info.get("commit")
+
+
+def check_revision(stamp: str, url: str | None = None) -> str:
+    """The setup cell's check that the installed helpers are the revision the notebook was written against
+    (`COURSE_REVISION`, written by `python -m coursetools stamp`). Returns "match", "unpinned" (the notebook
+    names a branch: it follows it, and says so), "mismatch" (printed with the command that fixes it),
+    "checkout" (the notebook and helpers come from one repository: nothing to check) or "unknown"."""
+    info = installed_revision()
+    if info["how"] in ("checkout", "editable"):
+        return "checkout"
+    if info["how"] != "vcs":
+        if on_colab():
+            print(f"note: the course package was installed from {info.get('url') or 'a package index'}, so its "
+                  f"revision is unknown; this notebook was written against {stamp}", file=sys.stderr)
+        return "unknown"
+    commit, requested = info.get("commit") or "", info.get("requested") or ""
+    source = (url or info.get("url") or "").removeprefix("git+")
+    if stamp in (commit, requested) or (len(stamp) >= 7 and commit.startswith(stamp)):
+        if is_pinned(stamp):
+            return "match"
+        print(f"warning: this notebook is not pinned to a revision: it installed the branch {stamp!r} (now commit "
+              f"{commit[:12]}), whose helpers may be newer than the notebook. A notebook opened from a release, "
+              f"a tag or an nbgrader assignment names its exact revision.", file=sys.stderr)
+        return "unpinned"
+    print(f"warning: the installed course package is revision {requested or commit[:12]} (commit {commit[:12]}), but "
+          f"this notebook was written against {stamp}, so a helper may differ from what the notebook expects. "
+          f"To fix it, run\n    !pip install --quiet --no-deps --force-reinstall \"git+{source}@{stamp}\"\n"
+          f"then restart the session (Colab: Runtime > Restart session) and run the notebook from the top.",
+          file=sys.stderr)
+    return "mismatch"
 
 
 def describe(profile: str, device: torch.device, smoke: bool = False) -> str:

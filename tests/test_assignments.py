@@ -113,6 +113,26 @@ def test_problems_finds_cells_out_of_form():
     assert "is not followed by an autograded test cell" in "\n".join(assignments.problems(nb))
 
 
+def test_student_versions_say_how_to_run_them_and_install_their_revision(tmp_path):
+    nb = toy_notebook()
+    nb.cells[1].source = 'import sys\nif "google.colab" in sys.modules:\n    !pip install x\n\nimport numpy as np'
+    assignments.prepare(nb)
+    path = tmp_path / "99_toy.ipynb"
+    nbformat.write(nb, path)
+    root = assignments.course_directory([path], tmp_path / "course", revision="v1.2")
+    copy = nbformat.read(root / "source" / "99_toy" / "99_toy.ipynb", as_version=4)
+    note = copy.cells[0].source
+    assert note.startswith("# 99 · toy") and assignments.STUDENT_NOTE_MARK in note
+    for words in ("# YOUR CODE HERE", "Correct: ...", "raises-exception", "On Colab", "Runtime → Run after"):
+        assert words in note, words
+    assert len(copy.cells) == len(nb.cells) and not assignments.add_student_note(copy)
+    assert colab.colab_install_line("v1.2") in copy.cells[1].source and 'COURSE_REVISION = "v1.2"' in copy.cells[1].source
+    assert assignments.problems(copy) == []
+    # without a revision the notebook is copied as it is, with the note
+    root = assignments.course_directory([path], tmp_path / "plain")
+    assert nbformat.read(root / "source" / "99_toy" / "99_toy.ipynb", as_version=4).cells[1].source == nb.cells[1].source
+
+
 def test_colab_links_point_released_notebooks_at_their_own_copies(tmp_path):
     nb = toy_notebook()
     nb.cells[0].source += "\n\n" + colab.colab_badge("99_toy.ipynb")
@@ -162,6 +182,7 @@ def check_released(source_path: Path, released_path: Path) -> None:
         if assignments.nbgrader_metadata(before).get("locked"):
             assert after.metadata.get("editable") is False and after.metadata.get("deletable") is False
     assert assignments.points(released) == assignments.points(source)
+    assert assignments.STUDENT_NOTE_MARK in released.cells[0].source, "the student version says how to run it"
 
 
 @pytest.mark.grading
