@@ -3,8 +3,8 @@
 - `helpers.metrics.ACTIVITY_THRESHOLD` is the course's one criterion for an active dimension of a
   probabilistic encoder, and `active_dims` applies it by default (tested on constructed codes);
 - notebook 00 counts active dimensions with `active_dims` only, never with a KL cut-off;
-- notebook 02 carries 6-8 points of exercises and a dial that reuses trained models (no training in it)
-  with a static fallback.
+- notebook 02 carries 6-8 points of exercises; 02 and 06 have a dial that reuses trained models (no training
+  in it) with a static fallback.
 """
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from helpers.metrics import ACTIVITY_THRESHOLD, active_dims, activity
 ROOT = Path(__file__).resolve().parent.parent
 NB00 = ROOT / "notebooks" / "00_vae_foundations.ipynb"
 NB02 = ROOT / "notebooks" / "02_factorial_mixture_priors.ipynb"
+NB06 = ROOT / "notebooks" / "06_local_structure.ipynb"
 
 
 def code_of(path):
@@ -51,7 +52,7 @@ def test_notebook_02_exercises_carry_six_to_eight_points():
     assert assignments.exercise_rebindings(nb) == []
 
 
-@pytest.mark.parametrize("path", [NB02], ids=["02"])
+@pytest.mark.parametrize("path", [NB02, NB06], ids=["02", "06"])
 def test_dial_reuses_trained_models_and_has_a_static_fallback(path):
     cells = [c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
     dials = [s for s in cells if "ipywidgets" in s]
