@@ -16,7 +16,7 @@ COLAB  ?=
 # notice about editable installs).
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: course test lab assignments setup clean
+.PHONY: course test lab assignments setup clean site site-setup site-check
 
 setup: $(STAMP)
 
@@ -43,6 +43,24 @@ lab: $(STAMP)
 assignments: $(STAMP)
 	$(PIP) -e ".[torch,test,grading]" --config-settings editable_mode=compat
 	$(PY) -m coursetools assignments $(if $(ONLY),--only $(ONLY)) $(if $(COLAB),--colab $(COLAB)) --out $(OUT)/assignments
+
+# `make site`: the course as a website in build/site/ (docs/site/, coursetools/site.py), built with Sphinx and no
+# network from the executed notebooks of `make course` in build/ (those missing or older than their notebook are
+# run first, quick profile). Open it with `python -m http.server -d build/site`. `make site-check` then opens every
+# page in headless Chromium (Debian's chromium; screenshots in build/site-check/), as tests/test_site.py does.
+SITE_STAMP := $(VENV)/.site-installed
+
+$(SITE_STAMP): $(STAMP)
+	$(PIP) -e ".[torch,test,grading,site]" --config-settings editable_mode=compat
+	touch $(SITE_STAMP)
+
+site-setup: $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(PY) -m coursetools.site --executed $(OUT) --out $(OUT)/site $(if $(JOBS),--jobs $(JOBS))
+
+site-check: site
+	$(PY) -m coursetools.site --check-only --out $(OUT)/site
 
 clean:
 	rm -rf $(OUT) .pytest_cache
