@@ -82,16 +82,25 @@ def _numpy(codes) -> np.ndarray:
     return np.asarray(codes.detach().cpu() if torch.is_tensor(codes) else codes, dtype=np.float64)
 
 
-class Autoencoder(nn.Module):
-    """z = E(x), x_hat = D(z); loss = c(x, D(E(x))) = -log p(x | D(z)) under the chosen likelihood.
+COSTS = ("likelihood", "squared")
 
-    "bernoulli": the cross-entropy; "gaussian" (fixed sigma): ||x - x_hat||^2 / (2 sigma^2) + const.
+
+class Autoencoder(nn.Module):
+    """z = E(x), x_hat = D(z); loss = c(x, D(E(x))), the reconstruction cost `cost`:
+
+    "likelihood" (default): -log p(x | D(z)) under the chosen likelihood, "bernoulli" the cross-entropy,
+        "gaussian" (fixed sigma) ||x - x_hat||^2 / (2 sigma^2) + const;
+    "squared": ||x - x_hat||^2 summed over the data dimensions, x_hat the likelihood's mean of D(z) (a sigmoid for
+        "bernoulli"): the L_REC of Ghosh et al. (their eq. 11), with no constant and no sigma.
     Generation after `fit_expost(codes)`: z from the mixture, then D(z).
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
+                 cost: str = "likelihood"):
         super().__init__()
-        self.encoder, self.decoder, self.latent_dim = encoder, decoder, latent_dim
+        if cost not in COSTS:
+            raise ValueError(f"unknown cost {cost!r}: choose one of {', '.join(COSTS)}")
+        self.encoder, self.decoder, self.latent_dim, self.cost = encoder, decoder, latent_dim, cost
         self.likelihood = likelihood if likelihood is not None else BernoulliLikelihood()
         self.expost: ExPostGMM | None = None
 
@@ -113,7 +122,10 @@ class Autoencoder(nn.Module):
         return self.likelihood(self.decoder(z))
 
     def reconstruction(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """c(x, D(z)) per example: -log p(x | D(z)) summed over the data dimensions."""
+        """c(x, D(z)) per example: -log p(x | D(z)), or ||x - x_hat||^2 (cost="squared"), summed over the data
+        dimensions."""
+        if self.cost == "squared":
+            return (x - self.decode_mean(z)).pow(2).flatten(1).sum(-1)
         return -self.likelihood(self.decoder(z)).log_prob(x)
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -166,11 +178,13 @@ class RAE(Autoencoder):
     parameter group only: train with `optimizer=model.optimizer(lr)`. Adam's (coupled) weight_decay w
     adds w * theta to the gradient, the gradient of (w / 2) ||theta||^2, so w = 2 * reg_weight.
     decoder_reg="gp": the gradient penalty is a term of the loss ("reg"), and the optimiser is plain Adam.
+    cost="squared" trains with the paper's L_REC = ||x - D(E(x))||^2; `paper_weights` scales its MNIST weights to
+    other data.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: nn.Module | None = None,
-                 beta_z: float = 1.0, decoder_reg: str = "l2", reg_weight: float = 1e-3):
-        super().__init__(encoder, decoder, latent_dim, likelihood)
+                 beta_z: float = 1.0, decoder_reg: str = "l2", reg_weight: float = 1e-3, cost: str = "likelihood"):
+        super().__init__(encoder, decoder, latent_dim, likelihood, cost)
         if decoder_reg not in REGULARISERS:
             raise ValueError(f"unknown decoder_reg {decoder_reg!r}: choose one of {', '.join(REGULARISERS)}")
         self.beta_z, self.decoder_reg, self.reg_weight = beta_z, decoder_reg, reg_weight
@@ -185,6 +199,20 @@ class RAE(Autoencoder):
             terms["reg"] = decoder_gradient_penalty(self.decode_mean, z).mean()
             loss = loss + self.reg_weight * terms["reg"]
         return {"loss": loss, **terms}
+
+    @staticmethod
+    def paper_weights(data_dim: int, latent_dim: int) -> dict[str, object]:
+        """Options for RAE-L2 with Ghosh et al.'s MNIST weights (their released configuration: embedding weight
+        1e-4 on mean_dims z^2, L2 weight 1e-7 on the decoder's kernels), written for *this* class's loss and
+        scaled to data of `data_dim` dimensions and `latent_dim` codes.
+
+        Their loss per example is mean_pixels (x - x_hat)^2 + 1e-4 * mean_dims z^2 + 1e-7 ||theta_D||^2; ours sums
+        the squared error over the data_dim pixels, i.e. their loss times data_dim (the same minimiser), so
+            beta_z * 1/2 ||z||^2 = 1e-4 * data_dim / latent_dim * ||z||^2   ->  beta_z = 2e-4 * data_dim / latent_dim,
+            reg_weight * ||theta_D||^2 = 1e-7 * data_dim * ||theta_D||^2    ->  reg_weight = 1e-7 * data_dim.
+        """
+        return {"beta_z": 2e-4 * data_dim / latent_dim, "reg_weight": 1e-7 * data_dim, "decoder_reg": "l2",
+                "cost": "squared"}
 
     def param_groups(self, weight_decay: float | None = None) -> list[dict]:
         """Two groups: the decoder with weight decay (L2 only), everything else (encoder, likelihood) without."""
