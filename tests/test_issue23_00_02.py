@@ -67,3 +67,22 @@ def test_notebook_02_records_the_nmi_of_the_free_factors():
     assert "normalized_mutual_info_score" in code
     for key in ('record("nmi", nmi)', 'record("nmi_free_max", nmi_free_max)', 'record("nmi_floor", nmi_floor)'):
         assert key in code
+
+
+# The expected ranges of 00 and 02 are the 5-seed sweep's [min, max] widened by 2 sd on each side (counts of dimensions
+# or components by 1), clipped to the quantity's natural bounds and, for a claim, to exclude the opposite outcome;
+# booleans and constants are exact. This test holds them to that margin, so they cannot drift back to 5-20x wide.
+COUNT_KEYS = ("active_dims", "traversal_active_dims", "components_in_use", "kl_z_falling_doublings", "best_k")
+
+
+@pytest.mark.parametrize("stem", ["00_vae_foundations", "02_factorial_mixture_priors"])
+def test_expected_ranges_are_the_sweep_plus_the_stated_margin(stem):
+    import csv
+    import json
+    rows = {r["key"]: r for r in csv.DictReader((ROOT / "results" / "seeds" / f"{stem}_quick.csv").open())}
+    expected = json.loads((ROOT / "tests" / "expected_receipts" / f"{stem}.json").read_text())
+    for key, (low, high) in expected.items():
+        lo, hi, sd = float(rows[key]["min"]), float(rows[key]["max"]), float(rows[key]["sd"] or 0)
+        margin = 2 * sd + (1 if key.startswith(COUNT_KEYS) else 0) + 1e-4
+        assert low >= lo - margin and high <= hi + margin, (
+            f"{key}: expected [{low}, {high}] is wider than the sweep [{lo}, {hi}] plus 2 sd ({sd:.3g})")
