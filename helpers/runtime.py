@@ -251,7 +251,7 @@ def course_revision() -> str | None:
 def check_revision(stamp: str, url: str | None = None) -> str:
     """The setup cell's check that the installed helpers are the revision the notebook was written against
     (`COURSE_REVISION`, written by `python -m coursetools stamp`). Returns "match", "unpinned" (the notebook
-    names a branch: it follows it, and says so), "mismatch" (printed with the command that fixes it),
+    names a branch and follows it; the install step warned), "mismatch" (printed with the command that fixes it),
     "checkout" (the notebook and helpers come from one repository: nothing to check) or "unknown"."""
     info = installed_revision()
     if info["how"] in ("checkout", "editable"):
@@ -264,12 +264,8 @@ def check_revision(stamp: str, url: str | None = None) -> str:
     commit, requested = info.get("commit") or "", info.get("requested") or ""
     source = (url or info.get("url") or "").removeprefix("git+")
     if stamp in (commit, requested) or (len(stamp) >= 7 and commit.startswith(stamp)):
-        if is_pinned(stamp):
-            return "match"
-        print(f"warning: this notebook is not pinned to a revision: it installed the branch {stamp!r} (now commit "
-              f"{commit[:12]}), whose helpers may be newer than the notebook. A notebook opened from a release, "
-              f"a tag or an nbgrader assignment names its exact revision.", file=sys.stderr)
-        return "unpinned"
+        # a branch stamp: `python -m coursetools.colab requirements` has already said it is not pinned
+        return "match" if is_pinned(stamp) else "unpinned"
     print(f"warning: the installed course package is revision {requested or commit[:12]} (commit {commit[:12]}), but "
           f"this notebook was written against {stamp}, so a helper may differ from what the notebook expects. "
           f"To fix it, run\n    !pip install --quiet --no-deps --force-reinstall \"git+{source}@{stamp}\"\n"

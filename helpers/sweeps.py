@@ -51,9 +51,11 @@ def repository_url() -> str:
     raise RuntimeError("the installed package names no Repository URL")
 
 
-def sweep_url(notebook: str, profile: str = "quick", revision: str = "main") -> str:
-    """The absolute address of the committed sweep table (results/seeds/) at `revision`."""
-    return f"{repository_url()}/blob/{revision}/results/seeds/{notebook}_{profile}.md"
+def sweep_url(notebook: str, profile: str = "quick", revision: str | None = None) -> str:
+    """The absolute address of the committed sweep table (results/seeds/) at `revision` (default: the
+    tag or commit the package was installed from, `runtime.course_revision`, else main)."""
+    from .runtime import course_revision
+    return f"{repository_url()}/blob/{revision or course_revision() or 'main'}/results/seeds/{notebook}_{profile}.md"
 
 
 def long_form(notebook: str, keys: dict[str, str] | list[str], profile: str = "quick"):

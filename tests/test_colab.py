@@ -270,3 +270,12 @@ def test_stamp_on_a_small_notebook_and_the_recorded_revision(tmp_path):
     text = pyproject.read_text()
     assert text.count("[tool.coursetools]") == 1 and 'revision = "v1.1"' in text and "v1.0" not in text
     assert text.startswith('[project]\nname = "x"\n\n[tool.pytest.ini_options]\naddopts = ""\n')
+
+
+def test_sweep_links_follow_the_installed_revision(monkeypatch):
+    from helpers import sweeps
+    installed_as(monkeypatch, VCS)
+    assert "/blob/v0.3/results/seeds/04_regularised_autoencoders_quick.md" in sweeps.sweep_url("04_regularised_autoencoders")
+    assert "/blob/main/" in sweeps.sweep_url("04_regularised_autoencoders", revision="main")
+    installed_as(monkeypatch, {"url": "file:///work/course", "dir_info": {"editable": True}})
+    assert "/blob/main/results/" in sweeps.sweep_url("04_regularised_autoencoders")
