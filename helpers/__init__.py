@@ -42,6 +42,8 @@ The method families, by notebook:
 - 06  `local/`           the Local VAE: `maml` (the functional inner step, vmapped over neighbourhoods),
                          `local_vae` (the bound, Algorithm 1, conditional generation), `neighbourhoods`
                          (noise sampling, latent kNN)
+- 07  `leaderboard/`     every model above on one harness: `registry` (the models, `register`), `fitting`, `adapters`,
+                         `evaluation`, `harness`, `table`
 """
 
 __version__ = "0.1.0"
