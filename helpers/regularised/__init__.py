@@ -3,12 +3,14 @@
 Source of the landscape: Prathosh A.P., "The landscape of Regularized Auto-Encoders for generative
 modeling", lecture slides, IIT Delhi (no public link); each module cites the papers it implements.
 
-- `autoencoders`  `Autoencoder`, `RAE` and the ex-post density `ExPostGMM`     (Ghosh et al. 2020)
+- `autoencoders`  `Autoencoder`, `RAE` (squared-error cost, `paper_weights`) and  (Ghosh et al. 2020)
+                  the ex-post density `ExPostGMM`
 - `wae`           `WAE_MMD`                                                     (Tolstikhin et al. 2018)
 - `adversarial`   `AAE`, `WAE_GAN`, their `LatentDiscriminator`                 (Makhzani et al. 2016;
                                                                                  Tolstikhin et al. 2018)
 - `two_stage`     `TwoStageVAE`, `stage2_loss_fn`                               (Dai & Wipf 2019)
-- `flows`         `FlowVAE`: a VAE whose posterior is refined by IAF steps      (Kingma et al. 2016)
+- `flows`         `FlowVAE`: a VAE whose posterior is refined by IAF steps,     (Kingma et al. 2016)
+                  trained with free bits if asked (`free_bits`)
 - `iop`           `VAE_IOP`: the implicit optimal prior by a density ratio      (Takahashi et al. 2019)
 - `maskaae`       `MaskAAE`, its `MaskLayer`, the WGAN-GP `LatentCritic` and     (Mondal et al. 2020;
                   `gradient_penalty`                                            Gulrajani et al. 2017)
