@@ -7,8 +7,8 @@ the hand-written sources in docs/site/ (conf.py, the landing page's and the resu
                         are missing or older than their notebook first (quick profile)
 - `course_map`          the landing page's table: each notebook's title (its own first heading), what it
                         teaches, its paper and data (README's syllabus table), its quick time alone
-                        (results/benchmarks/quick_budget.md) and in this build (receipts.json), and its
-                        runtime paragraph per profile (the notebook's own first cell)
+                        (results/benchmarks/quick_budget.md) and its runtime paragraph per profile (the
+                        notebook's own first cell)
 - `stage_notebook`      an executed notebook as a page: its Colab badge (coursetools.colab) drawn from the
                         site, a download of the notebook and of the executed copy; relative links pointed at
                         pages of the site or at the repository
@@ -198,14 +198,14 @@ def one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def course_map(notebooks: dict[str, Path], receipts: dict[str, dict]) -> tuple[str, str]:
+def course_map(notebooks: dict[str, Path]) -> tuple[str, str]:
     """The landing page's course map: one row per notebook of notebooks/, from README's syllabus table, the
-    notebooks' own first cells, the quick-budget benchmark and this build's receipts."""
+    notebooks' own first cells and the quick-budget benchmark (this build's own times: the results page)."""
     readme = (REPO_ROOT / "README.md").read_text()
     syllabus = {row.get("nb", ""): row for row in markdown_table(readme, "Syllabus")}
     times = quick_times()
-    lines = ["| nb | notebook | what it teaches | source paper | data by profile | quick run alone | this build | |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| nb | notebook | what it teaches | source paper | data by profile | quick run alone | |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     runtimes = []
     for stem, path in notebooks.items():
         number = stem[:2]
@@ -216,13 +216,10 @@ def course_map(notebooks: dict[str, Path], receipts: dict[str, dict]) -> tuple[s
         data = "; ".join(f"`{name}`: {row[column]}" for name, column in
                          (("quick", "quick data"), ("gpu, paper", "gpu / paper data")) if row.get(column)) or "—"
         alone = f"{times[stem]} s" if stem in times else "—"
-        receipt = receipts.get(stem)
-        built = (f"{receipt['seconds']:.0f} s ({receipt['profile']}{', ' + receipt['status'] if receipt['status'] != 'ok' else ''})"
-                 if receipt else "not run (no outputs)")
         title = summary["title"].split("·", 1)[-1].strip()
         colab = f"[![Open In Colab]({COLAB_BADGE_FILE})]({colab_link(f'{stem}.ipynb')})"
         lines.append(f"| {number} | [{one_line(title)}](notebooks/{stem}.ipynb) | {teaches} | {paper} | {data} | "
-                     f"{alone} | {built} | {colab} |")
+                     f"{alone} | {colab} |")
         if summary["runtime"]:
             runtimes.append((stem, f"**[{number} · {one_line(title)}](notebooks/{stem}.ipynb).** "
                                    f"{summary['runtime']}\n"))
@@ -291,21 +288,17 @@ def stage_notebook(stem: str, source: Path, staging: Path, pages: dict[str, str]
     executed = Path(source).resolve() != (NOTEBOOK_DIR / f"{stem}.ipynb").resolve()
     buttons = buttons_html(stem, "notebooks", executed)
     badge = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
-    placed = False
     for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        if not placed and badge.search(cell.source):
-            cell.source = badge.sub(lambda m: "\n" + buttons + "\n", cell.source, count=1)
-            placed = True
-        cell.source = separate_display_maths(rewrite_links(cell.source, f"notebooks/{stem}.ipynb", page, pages))
-    if not placed:  # no badge in the notebook: the buttons go under its title
-        first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-        if first is not None and first.source.lstrip().startswith("# "):
-            title, _, rest = first.source.lstrip().partition("\n")
-            first.source = f"{title}\n\n{buttons}\n\n{rest}"
-        else:
-            nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"# {stem}\n\n{buttons}"))
+        if cell.cell_type == "markdown":
+            cell.source = separate_display_maths(rewrite_links(badge.sub("", cell.source),
+                                                               f"notebooks/{stem}.ipynb", page, pages))
+    # The buttons go right under the notebook's title (the badge's place in the notebook is further down).
+    first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if first is not None and first.source.lstrip().startswith("# "):
+        title, _, rest = first.source.lstrip().partition("\n")
+        first.source = f"{title}\n\n{buttons}\n\n{rest}"
+    else:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"# {stem}\n\n{buttons}"))
     if not executed:
         note = ("```{note}\nThis page shows the notebook as committed, without outputs: it was not executed "
                 "for this build (`make course` writes the executed copies that `make site` renders).\n```")
@@ -366,34 +359,38 @@ def position(value: float, low: float, high: float) -> float:
 
 def sweep_figure(stem: str, expected: dict, sweep: dict, numbers: dict, path: Path) -> bool:
     """For every key with a range wider than a point: each seed of the sweep (dots) and this build's value
-    (red cross), placed within the key's expected range (0 = its low end, 1 = its high end)."""
+    (red cross), placed within the key's expected range (0 = its low end, 1 = its high end). Plain
+    matplotlib: one small figure per notebook, drawn once."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
-    import seaborn as sns
+    import numpy as np
     keys = [k for k, (lo, hi) in expected.items() if hi > lo and k in sweep]
     if not keys:
         return False
-    rows = [{"key": k, "seed": seed, "position": position(v, *expected[k])}
-            for k in keys for seed, v in sweep[k]["values"].items()]
-    frame = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.24 * len(keys)))
-    ax.axvspan(0, 1, color="C2", alpha=0.12, label="expected range")
-    sns.stripplot(data=frame, x="position", y="key", order=keys, ax=ax, color="k", size=3.5, jitter=0.15,
-                  label=f"seeds of the sweep")
+    height = 0.7 + 0.2 * len(keys)
+    fig, ax = plt.subplots(figsize=(7.5, height))
+    fig.subplots_adjust(left=0.36, right=0.98, top=1 - 0.1 / height, bottom=0.55 / height)
+    ax.axvspan(0, 1, color="tab:green", alpha=0.12, label="expected range")
+    rng = np.random.default_rng(0)
+    xs, ys = [], []
+    for i, key in enumerate(keys):
+        for value in sweep[key]["values"].values():
+            xs.append(position(value, *expected[key]))
+            ys.append(i + rng.uniform(-0.15, 0.15))
+    n = max(len(sweep[k]["values"]) for k in keys)
+    ax.scatter(xs, ys, s=9, color="black", label=f"the sweep's {n} seeds", zorder=3)
     run = [(position(as_number(numbers[k]), *expected[k]), i) for i, k in enumerate(keys)
            if as_number(numbers.get(k)) is not None]
     if run:
-        ax.scatter(*zip(*run), marker="x", color="red", s=40, zorder=5, label="this build")
-    ax.set(xlabel="position within the expected range (0 = low end, 1 = high end)", ylabel="")
-    ax.tick_params(axis="y", labelsize=7)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), fontsize="x-small", loc="lower right")
-    fig.tight_layout()
+        ax.scatter(*zip(*run), marker="x", color="red", s=36, zorder=4, label="this build")
+    ax.set_yticks(range(len(keys)), keys, fontsize=7)
+    ax.set_ylim(len(keys) - 0.5, -0.5)
+    ax.set_xlabel("position within the expected range (0 = low end, 1 = high end)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return True
 
@@ -412,7 +409,8 @@ def results_page(notebooks: dict[str, Path], receipts: dict[str, dict], staging:
         title = notebook_summary(NOTEBOOK_DIR / f"{stem}.ipynb")["title"]
         parts.append(f"## {one_line(title)}\n")
         if receipt:
-            parts.append(f"This build: [{stem}](notebooks/{stem}.ipynb), profile `{receipt.get('profile')}`, "
+            smoke = " with SMOKE on (sizes capped: the numbers are not the quick profile's)" if receipt.get("smoke") else ""
+            parts.append(f"This build: [{stem}](notebooks/{stem}.ipynb), profile `{receipt.get('profile')}`{smoke}, "
                          f"seed {receipt.get('seed') if receipt.get('seed') is not None else 'default'}, "
                          f"{receipt.get('seconds', 0):.0f} s, status **{receipt.get('status')}**"
                          + (f" ({one_line(receipt['error'])})" if receipt.get("error") else "") + ".\n")
@@ -509,7 +507,7 @@ def stage(staging: Path, notebooks: dict[str, Path], receipts: dict[str, dict]) 
     (staging / "site.json").write_text(json.dumps({"repository": repository_url()}))
     for stem, source in notebooks.items():
         stage_notebook(stem, source, staging, pages)
-    table, runtimes = course_map(notebooks, receipts)
+    table, runtimes = course_map(notebooks)
     readme = (REPO_ROOT / "README.md").read_text()
     intro = next(p for p in re.split(r"\n\s*\n", readme) if p.strip() and not p.startswith("#"))
     toctree = "\n".join(f"notebooks/{stem}" for stem in notebooks)
@@ -744,9 +742,14 @@ def check_site(site: Path, screenshots: Path | None = None, search_term: str = "
                 if relative == "index.html":
                     shots["landing"] = True
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
+                    page.set_viewport_size({"width": 1440, "height": 1200})  # the course map in view
                     page.screenshot(path=str(Path(screenshots) / "landing.png"))
+                    page.set_viewport_size({"width": 1280, "height": 860})
                 elif relative.startswith(notebook_pages) and "notebook" not in shots:
                     shots["notebook"] = relative
+                    figure = page.locator(".cell_output img").first
+                    if figure.count():  # the first figure of the page, where there is one
+                        figure.scroll_into_view_if_needed()
                     page.screenshot(path=str(Path(screenshots) / "notebook.png"))
         for source, target, fragment in anchors:
             from urllib.parse import unquote
