@@ -307,11 +307,7 @@ def nbgrader(args: list[str], root: Path, env: dict[str, str] | None = None) -> 
 
 #: What a student version says at its top: how to run it, also on Colab (which ignores the tag).
 STUDENT_NOTE_MARK = "**How to run this assignment.**"
-STUDENT_NOTE = f"""
-
----
-
-{STUDENT_NOTE_MARK} This is the student version: each exercise is a code cell that reads
+STUDENT_NOTE = f"""{STUDENT_NOTE_MARK} This is the student version: each exercise is a code cell that reads
 `# YOUR CODE HERE`, followed by a locked test cell. Write your answer, then run the test cell: it prints
 `Correct: ...` when your answer passes (some checks are hidden until grading). Written answers go where a
 cell reads `YOUR ANSWER HERE`. To skip an exercise, leave it as it is: its cells carry the
@@ -320,19 +316,21 @@ and no later cell uses what an exercise defines.
 
 **On Colab**, "Run all" stops at the first cell that raises (Colab ignores the tag, as far as we know):
 solve the exercise, or skip it by selecting its failing test cell and choosing *Runtime → Run after*, which
-runs every cell below it."""
+runs every cell below it.
+"""
 
 
 def add_student_note(nb) -> bool:
-    """Append the note on how to run a student version to the notebook's first Markdown cell (or insert it
-    as the first cell); False when it is already there."""
+    """Put the note on how to run a student version at the top of the notebook: under the title line of
+    its first Markdown cell (or as a first cell of its own); False when it is already there."""
     if any(STUDENT_NOTE_MARK in cell.source for cell in nb.cells if cell.cell_type == "markdown"):
         return False
     if nb.cells and nb.cells[0].cell_type == "markdown":
-        nb.cells[0].source = nb.cells[0].source.rstrip("\n") + STUDENT_NOTE
+        title, _, rest = nb.cells[0].source.partition("\n")
+        nb.cells[0].source = f"{title}\n\n{STUDENT_NOTE}\n---\n\n{rest.lstrip(chr(10))}"
     else:
         import nbformat
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell(STUDENT_NOTE.lstrip("\n-\n")))
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(STUDENT_NOTE))
     return True
 
 
