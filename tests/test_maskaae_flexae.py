@@ -4,7 +4,9 @@ Numbers checked: the mask's forward pass and gradient on a hand example (eval: m
 fill mu * z + (1 - mu) * xi with its own gradient z - xi); masked prior samples = prior samples * mu; the
 gradient penalty of a linear critic against (||w|| - 1)^2, and of a quadratic critic against a hand sum;
 the critic's step against the models' step, bit for bit, both ways; m_A on a constructed mask; the mask's
-schedule; FlexAE's generator samples and what its critic sees.
+schedule; FlexAE's generator samples and what its critic sees. Issue 23: the mask layer at mu = 0 and 1 in both
+modes against the closed form; the mask loss's derivative alpha + beta (1 - 2 mu), positive everywhere for the
+old beta = 0.1 and with two wells for beta = 2; the binarising term's switch-on step; a mask frozen open.
 """
 import copy
 
