@@ -14,6 +14,7 @@ Every neighbourhood is K noisy copies (std `noise_sigma`) of the example, as in 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.func import functional_call, vmap
 
 from ..local import LocalVAE, noise_neighbourhoods
@@ -21,36 +22,48 @@ from ..local.maml import adapt
 from ..runtime import without_distribution_checks
 
 
-class LocalVAERow(LocalVAE):
-    """A LocalVAE whose protocol methods use the adapted parameters (see the module docstring)."""
+class LocalVAERow(nn.Module):
+    """A trained-as-usual LocalVAE (`self.local`) whose protocol methods use the adapted parameters.
 
-    k: int = 4
-    noise_sigma: float = 0.05
+    A wrapper, not a subclass: training calls `loss(x, neighbours)`, which is the LocalVAE's own; only the
+    methods the harness reads (encode_mean, reconstruct, sample) answer with adapted weights.
+    """
+
+    def __init__(self, local: LocalVAE, k: int = 4, noise_sigma: float = 0.05):
+        super().__init__()
+        self.local, self.k, self.noise_sigma = local, int(k), float(noise_sigma)
+        self.latent_dim = local.latent_dim
+        self.register_buffer("references", torch.zeros(0), persistent=False)
+
+    def loss(self, x: torch.Tensor, neighbours: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.local.loss(x, neighbours)
 
     def set_references(self, images: torch.Tensor, k: int, noise_sigma: float) -> None:
-        """The training images that `sample` conditions on (a buffer: checkpoints keep it)."""
-        self.register_buffer("references", images.detach().clone(), persistent=False)
+        """The training images that `sample` conditions on, and the neighbourhoods' K and noise."""
+        self.references = images.detach().clone()
         self.k, self.noise_sigma = int(k), float(noise_sigma)
 
     def _neighbourhoods(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         g = None if generator is None else torch.Generator(device=x.device).manual_seed(generator.initial_seed())
         return noise_neighbourhoods(x, self.k, self.noise_sigma, generator=g)
 
+    @torch.no_grad()
     def encode_mean(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.local_codes(x, self._neighbourhoods(x, generator))
+        return self.local.local_codes(x, self._neighbourhoods(x, generator))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        params = {k: v.detach() for k, v in self.parameters_dict().items()}
+        local = self.local
+        params = {k: v.detach() for k, v in local.parameters_dict().items()}
         neighbourhoods = self._neighbourhoods(x, generator)
         eps = torch.randn(*neighbourhoods.shape[:2], self.latent_dim, device=x.device, dtype=x.dtype)
 
         def one(nb, e, xi):
-            local = adapt(self.negative_elbo, params, (nb, e), self.alpha, first_order=True)
-            enc = {k[8:]: v for k, v in local.items() if k.startswith("encoder.")}
-            dec = {k[8:]: v for k, v in local.items() if k.startswith("decoder.")}
-            code = functional_call(self.encoder, enc, (xi.unsqueeze(0),)).chunk(2, dim=-1)[0]
-            return self.likelihood.mean(functional_call(self.decoder, dec, (code,))).squeeze(0)
+            adapted = adapt(local.negative_elbo, params, (nb, e), local.alpha, first_order=True)
+            enc = {k[8:]: v for k, v in adapted.items() if k.startswith("encoder.")}
+            dec = {k[8:]: v for k, v in adapted.items() if k.startswith("decoder.")}
+            code = functional_call(local.encoder, enc, (xi.unsqueeze(0),)).chunk(2, dim=-1)[0]
+            return local.likelihood.mean(functional_call(local.decoder, dec, (code,))).squeeze(0)
 
         out = []
         with without_distribution_checks():
@@ -64,4 +77,4 @@ class LocalVAERow(LocalVAE):
         rows = torch.randint(len(self.references), (n,), generator=g)
         z = torch.randn(n, self.latent_dim, generator=g).to(self.references.device)
         x = self.references[rows.to(self.references.device)]
-        return self.conditional_samples(self._neighbourhoods(x, g), z)
+        return self.local.conditional_samples(self._neighbourhoods(x, g), z)

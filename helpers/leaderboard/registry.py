@@ -159,11 +159,12 @@ def _flexae(shape, latent, b):
 
 
 def _local(shape, latent, b):
+    from ..local import LocalVAE
     from ..local.lowrank import supports
     from .adapters import LocalVAERow
-    model = LocalVAERow.for_data(shape, latent, hidden=b.hidden, alpha=b.option("local_alpha", 0.1))
-    model.lowrank = supports(model)   # MLPs: the rank-K form (the same numbers as vmap, without B weight copies)
-    return model
+    local = LocalVAE.for_data(shape, latent, hidden=b.hidden, alpha=b.option("local_alpha", 0.1))
+    local.lowrank = supports(local)   # MLPs: the rank-K form (the same numbers as vmap, without B weight copies)
+    return LocalVAERow(local, b.option("local_k", 4), b.option("noise_sigma", 0.05))
 
 
 def _beta_fit(model, x, budget, tag):
