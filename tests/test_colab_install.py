@@ -10,10 +10,10 @@ Colab branch, whose `pip` is a stand-in on PATH that records the call (there is 
 already installed), while its `python -m coursetools.colab requirements` runs for real. A notebook that needs
 a file the package does not ship (data, configs, `results/` tables) fails here.
 
-Marker `colab_install` (in `make test`'s default run; deselect with `-m "not colab_install"`). Measured once,
-on the 2-core machine while seven other jobs shared it (load average 16-29): 192 CPU-seconds (the venv and
-its packages 77, the eight notebooks 113, the wheel and the course 2) in 20 minutes of wall time; it has not
-been timed alone, where its CPU-seconds suggest about 2-4 minutes (it prints both for every run).
+Marker `colab_install` (in `make test`'s default run; deselect with `-m "not colab_install"`). Measured twice,
+on the 2-core machine while seven other jobs shared it (load average 16-29): 192 and 196 CPU-seconds (the venv
+and its packages 68-77, the eight notebooks 113-126, the wheel and the course 2-3) in 15-20 minutes of wall
+time; it has not been timed alone, where its CPU-seconds suggest a few minutes (it prints both every run).
 """
 import json
 import os
