@@ -9,5 +9,6 @@ A notebook imports nothing from here: it records its key numbers with `helpers.r
 - `seeds`        seed sweeps and their summaries in results/seeds/
 - `assignments`  the exercises as nbgrader cells: prepare, check, release and autograde (docs/instructors.md)
 - `stamp`        pin the notebooks to a course revision: Colab install line, revision check, Drive, links
+- `site`         the course as a website (`make site`): pages from data, Sphinx build, browser check
 - `cli`          the command line, `python -m coursetools run|seeds|strip|assignments|grading|student|stamp`
 """
