@@ -100,7 +100,10 @@ def test_student_version_comes_from_nbgrader_with_the_course_stub(tmp_path):
     result = run_cli("student", str(tmp_path / "00_x.ipynb"), "--out", str(tmp_path / "student"))
     assert result.returncode == 0, result.stderr
     student = nbformat.read(tmp_path / "student" / "00_x.ipynb", as_version=4)
-    assert student.cells[0].source == "def f(x):\n    # YOUR CODE HERE\n    ...\nprint('kept')"
+    code = [c for c in student.cells if c.cell_type == "code"]
+    assert code[0].source == "def f(x):\n    # YOUR CODE HERE\n    ...\nprint('kept')"
+    # the note on how to run a student version comes first (no title in this notebook to sit under)
+    assert student.cells[0].cell_type == "markdown" and "How to run" in student.cells[0].source
 
 
 def test_parallel_run_gives_the_serial_results(tmp_path):
